@@ -1,0 +1,185 @@
+"""Fashion-MNIST from the four official IDX gz files, with numpy only.
+
+Where the files come from, in order: ``$FMNIST_DATA_DIR``; the user cache
+(``$XDG_CACHE_HOME/fmnist-edge`` or ``~/.cache/fmnist-edge``); a download from the official
+mirror into the cache.  Every file is checked against its published SHA-256 before a single
+byte is parsed, so a corrupted or truncated file is refused, never used.  The folder named by
+``$FMNIST_DATA_DIR`` is only read, never written (in CI it is read-only).
+
+This module lives in ``edge`` because the device benchmarks need the test set too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from fmnist_edge.edge import atomic
+from fmnist_edge.edge.errors import DataError
+
+#: Official class names, in label order (zalandoresearch/fashion-mnist README).
+CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+#: The official mirror named in the Fashion-MNIST README.
+MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+ENV_VAR = "FMNIST_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    """One official file: its name, published checksums and expected size."""
+
+    name: str
+    sha256: str
+    md5: str
+    size: int
+
+
+FILES: dict[str, IdxFile] = {
+    "train-images": IdxFile(
+        "train-images-idx3-ubyte.gz",
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
+    "train-labels": IdxFile(
+        "train-labels-idx1-ubyte.gz",
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "25c81989df183df01b3e8a0aad5dffbe", 29_515),
+    "test-images": IdxFile(
+        "t10k-images-idx3-ubyte.gz",
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "bef4ecab320f06d8554ea6380940ec79", 4_422_102),
+    "test-labels": IdxFile(
+        "t10k-labels-idx1-ubyte.gz",
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        "bb300cfdad3c16e7a12a480ee83cd310", 5_148),
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images (N, 28, 28) uint8 and labels (N,) uint8 of one official split."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def cache_dir() -> Path:
+    """The per-user cache folder; downloads land here, never beside ``$FMNIST_DATA_DIR``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fmnist-edge" / "fashion-mnist"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks so memory stays flat."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, spec: IdxFile) -> None:
+    """Refuse a file whose size or SHA-256 differs from the published one."""
+    size = path.stat().st_size
+    if size != spec.size:
+        raise DataError(
+            f"{path}: {size:,} bytes, expected {spec.size:,} (truncated or wrong file); "
+            f"delete it and put the official {spec.name} there, or unset {ENV_VAR} to download it")
+    if sha256_of(path) != spec.sha256:
+        raise DataError(
+            f"{path}: checksum mismatch (corrupted file); delete it and put the official "
+            f"{spec.name} there, or unset {ENV_VAR} to download it")
+
+
+def locate(key: str, download: bool = True) -> Path:
+    """Find a verified copy of one official file, downloading it to the cache if allowed."""
+    spec = FILES[key]
+    env_dir = os.environ.get(ENV_VAR)
+    if env_dir:
+        candidate = Path(env_dir) / spec.name
+        if candidate.is_file():
+            verify(candidate, spec)
+            return candidate
+    cached = cache_dir() / spec.name
+    if cached.is_file():
+        verify(cached, spec)
+        return cached
+    if not download:
+        raise DataError(_missing_message(spec, env_dir))
+    return _download(spec, cached, env_dir)
+
+
+def _missing_message(spec: IdxFile, env_dir: str | None) -> str:
+    where = f"{ENV_VAR}={env_dir}" if env_dir else f"{ENV_VAR} is not set"
+    return (f"{spec.name} not found ({where}; cache {cache_dir()}): put the four Fashion-MNIST "
+            f"IDX gz files in a folder and set {ENV_VAR} to it, or go online to download them")
+
+
+def _download(spec: IdxFile, target: Path, env_dir: str | None) -> Path:
+    """Fetch one file from the mirror with a progress bar; verify it before it is kept."""
+    url = MIRROR + spec.name
+    try:
+        with atomic.atomic_path(target) as tmp:
+            _fetch(url, tmp, spec.size)
+            verify(tmp, spec)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise DataError(f"could not download {url} ({exc}); " + _missing_message(spec, env_dir)
+                        ) from exc
+    return target
+
+
+def _fetch(url: str, dest: Path, expected: int) -> None:
+    """Stream ``url`` into ``dest``, drawing a simple progress bar on stderr."""
+    with urllib.request.urlopen(url, timeout=30) as resp, open(dest, "wb") as out:
+        done = 0
+        while chunk := resp.read(1 << 16):
+            out.write(chunk)
+            done += len(chunk)
+            frac = min(done / expected, 1.0)
+            sys.stderr.write(f"\r{dest.name[-30:]:>30} [{'#' * int(30 * frac):<30}] "
+                             f"{done / 1e6:6.1f}/{expected / 1e6:.1f} MB")
+        sys.stderr.write("\n")
+
+
+def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
+    """Parse a big-endian IDX file (already checksum-verified)."""
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    header = np.frombuffer(raw, dtype=">i4", count=1 + ndim)
+    if int(header[0]) != magic:
+        raise DataError(f"{path}: not an IDX file (magic {int(header[0]):#x})")
+    shape = tuple(int(d) for d in header[1:])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 * (1 + ndim)).reshape(shape)
+
+
+def load_split(split: str, download: bool = True) -> Split:
+    """Load ``"train"`` (60,000 images) or ``"test"`` (10,000 images)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    images = _read_idx(locate(f"{split}-images", download), 0x803, 3)
+    labels = _read_idx(locate(f"{split}-labels", download), 0x801, 1)
+    return Split(images=images, labels=labels)
+
+
+def validation_split(n: int, val_fraction: float = 0.3, seed: int = 777
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) of a seeded shuffle split.
+
+    Reproduces ``sklearn.model_selection.train_test_split(test_size=0.3, random_state=777)``
+    exactly, as the tutorial used it, without needing scikit-learn: ShuffleSplit takes
+    ``RandomState(seed).permutation(n)``, the first ``ceil(fraction * n)`` for validation.
+    """
+    n_val = int(np.ceil(val_fraction * n))
+    perm = np.random.RandomState(seed).permutation(n)
+    return perm[n_val:], perm[:n_val]

@@ -1,0 +1,43 @@
+"""All preprocessing, in one place: how pixels become model input and outputs become scores.
+
+The stages, each a plain function:
+
+1. **image → pixels**: any picture becomes a 28x28 uint8 array, light garment on a dark
+   background, as Fashion-MNIST stores it (photo pipeline below).
+2. **pixels → tensor** (:func:`to_input`): ``float = pixel * scale + offset`` from the
+   manifest's ``preprocessing``, then, for an int8 artifact, quantised with that artifact's
+   input scale and zero point.
+3. **raw output → probabilities** (:func:`to_probabilities`): dequantised for int8 outputs.
+
+Files, camera frames, export verification and benchmarks all call these, so training-time
+and device-time preprocessing cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from fmnist_edge.edge.manifest import Preprocessing, TensorSpec
+
+_NP_DTYPES = {"float32": np.float32, "float16": np.float16, "int8": np.int8, "uint8": np.uint8}
+
+
+def pixels_to_float(pixels: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """(N, 28, 28) uint8 → float32 exactly as in training (``x / 255`` for the tutorial)."""
+    return pixels.astype(np.float32) * np.float32(pre.scale) + np.float32(pre.offset)
+
+
+def to_input(pixels: np.ndarray, pre: Preprocessing, spec: TensorSpec) -> np.ndarray:
+    """Turn (N, 28, 28) uint8 pixels into the exact tensor one artifact expects."""
+    x = pixels_to_float(pixels, pre)
+    if spec.quantized:
+        info = np.iinfo(_NP_DTYPES[spec.dtype])
+        q = np.round(x / np.float32(spec.scale)) + spec.zero_point
+        return np.clip(q, info.min, info.max).astype(_NP_DTYPES[spec.dtype])
+    return x.astype(_NP_DTYPES.get(spec.dtype, np.float32))
+
+
+def to_probabilities(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Model output → float32 class probabilities (dequantised for int8 outputs)."""
+    if spec.quantized:
+        return ((raw.astype(np.float32) - spec.zero_point) * np.float32(spec.scale))
+    return raw.astype(np.float32)

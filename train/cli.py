@@ -1,0 +1,100 @@
+"""``fmnist-train``: fit the tutorial's MLPs and write models, metrics and plots.
+
+    fmnist-train                                   # both models, tutorial recipe, ./artifacts
+    fmnist-train --models first --epochs 5 --subset 12000 -o /tmp/quick
+    fmnist-train --early-stopping --patience 5     # restore the best-val-loss weights
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from fmnist_edge.edge import atomic, cli_util
+from fmnist_edge.train.models import ARCHITECTURES
+
+METRICS_FILE = "metrics.json"
+
+
+@click.command(name="fmnist-train", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default="artifacts",
+              show_default=True, help="Folder for models, metrics and plots.")
+@click.option("-m", "--models", "model_names", default="first,second", show_default=True,
+              help="Comma-separated models to train (first, second).")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--seed", type=int, default=777, show_default=True,
+              help="Seeds the 70/30 split and the weights; same seed, same weights.")
+@click.option("--subset", type=click.IntRange(min=100, max=60000), default=None,
+              help="Train on the first N training images only (quick runs).")
+@click.option("--early-stopping/--no-early-stopping", default=False, show_default=True,
+              help="Stop when validation loss stops improving; keep the best weights.")
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--quiet", is_flag=True, help="No per-epoch progress.")
+def cli(output: Path, model_names: str, epochs: int, batch_size: int, seed: int,
+         subset: int | None, early_stopping: bool, patience: int, quiet: bool) -> None:
+    """Train the tutorial's Fashion-MNIST MLPs and evaluate them on the official test set."""
+    names = _parse_models(model_names)
+    cli_util.check_writable(output)
+    from fmnist_edge.train import fit, plots  # TensorFlow loads only past option checks
+
+    cfg = fit.TrainConfig(models=names, epochs=epochs, batch_size=batch_size, seed=seed,
+                          subset=subset, early_stopping=early_stopping, patience=patience)
+    data = fit.load_data(cfg)
+    from fmnist_edge.edge.dataset import CLASS_NAMES
+
+    plots.sample_grid(data.sample_images, data.sample_labels, CLASS_NAMES,
+                      output / "plots" / "samples.png")
+    metrics = _previous_metrics(output / METRICS_FILE)
+    for name in names:
+        click.echo(f"training {name!r} ({len(data.x_train):,} train / {len(data.x_val):,} val, "
+                   f"{epochs} epochs, batch {batch_size})", err=True)
+        model, result = fit.train_one(name, data, cfg, verbose=0 if quiet else 2)
+        with atomic.atomic_path(output / f"{name}.keras", suffix=".keras") as tmp:
+            model.save(tmp)
+        plots.confusion(np.array(result["confusion_matrix"]), CLASS_NAMES,
+                        f"{name} model: test confusion matrix",
+                        output / "plots" / f"confusion_{name}.png")
+        metrics["models"][name] = {"config": fit.config_dict(cfg), **result}
+        click.echo(f"{name}: test accuracy {result['test_accuracy']:.4f}  "
+                   f"val accuracy {result['val_accuracy_final']:.4f}  "
+                   f"params {result['params']:,}  {result['train_seconds']:.1f}s")
+    metrics["class_names"] = list(CLASS_NAMES)
+    atomic.write_json(output / METRICS_FILE, metrics)
+    plots.curves({n: m["history"] for n, m in metrics["models"].items()},
+                 output / "plots" / "curves.png")
+    click.echo(f"wrote {output}/", err=True)
+
+
+def _parse_models(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    bad = [n for n in names if n not in ARCHITECTURES]
+    if bad or not names:
+        raise click.BadParameter(
+            f"unknown model {', '.join(bad) or '(none)'}; choose from {', '.join(ARCHITECTURES)}",
+            param_hint="--models")
+    return names
+
+
+def _previous_metrics(path: Path) -> dict[str, Any]:
+    """Keep the other model's figures when only one model is retrained."""
+    try:
+        old = json.loads(path.read_text())
+        if isinstance(old.get("models"), dict):
+            return {"models": old["models"]}
+    except (OSError, ValueError):
+        pass
+    return {"models": {}}
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli_util.run(cli))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

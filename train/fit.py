@@ -1,0 +1,139 @@
+"""Fit the tutorial's models and measure them on the official test set.
+
+Mirrors the tutorial: pixels / 255, one-hot labels, a 70/30 train/validation split of the
+60,000 training images (seed 777, identical to scikit-learn's ``train_test_split``), Adam,
+30 epochs, batch 128, then ``evaluate`` on the 10,000 test images.  Early stopping with
+best-weights restore is an opt-in improvement.  With one seed on one machine, two runs give
+identical weights (TensorFlow op determinism).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+from fmnist_edge.edge import dataset
+from fmnist_edge.train import models
+
+#: What the pixels are divided by before training (and, through the manifest, on the device).
+PIXEL_SCALE = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored beside the results."""
+
+    models: tuple[str, ...] = ("first", "second")
+    epochs: int = 30
+    batch_size: int = 128
+    seed: int = 777
+    val_fraction: float = 0.3
+    subset: int | None = None
+    early_stopping: bool = False
+    patience: int = 5
+
+
+@dataclass
+class Data:
+    """The three splits, scaled to [0, 1] with one-hot labels where Keras needs them."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    sample_images: np.ndarray = field(repr=False)
+    sample_labels: np.ndarray = field(repr=False)
+
+
+def load_data(cfg: TrainConfig) -> Data:
+    """Load Fashion-MNIST and split it the tutorial's way."""
+    train = dataset.load_split("train")
+    test = dataset.load_split("test")
+    images, labels = train.images, train.labels
+    if cfg.subset is not None:
+        images, labels = images[: cfg.subset], labels[: cfg.subset]
+    tr, va = dataset.validation_split(len(images), cfg.val_fraction, cfg.seed)
+    return Data(
+        x_train=_scale(images[tr]), y_train=_one_hot(labels[tr]),
+        x_val=_scale(images[va]), y_val=_one_hot(labels[va]),
+        x_test=_scale(test.images), y_test=test.labels.astype(np.int64),
+        sample_images=train.images[:9], sample_labels=train.labels[:9],
+    )
+
+
+def _scale(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) * np.float32(PIXEL_SCALE)
+
+
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(models.NUM_CLASSES, dtype=np.float32)[labels]
+
+
+def make_deterministic(seed: int) -> None:
+    """Seed Python, numpy and TensorFlow and switch on deterministic kernels."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train_one(name: str, data: Data, cfg: TrainConfig, verbose: int = 2
+              ) -> tuple[Any, dict[str, Any]]:
+    """Build, fit and evaluate one model; return it with its metrics."""
+    import keras
+
+    make_deterministic(cfg.seed)
+    model = models.build(name)
+    callbacks = []
+    if cfg.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.patience, restore_best_weights=True))
+    start = time.perf_counter()
+    hist = model.fit(data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                     validation_data=(data.x_val, data.y_val), callbacks=callbacks,
+                     shuffle=True, verbose=verbose)
+    seconds = time.perf_counter() - start
+    return model, evaluate(model, name, data, hist.history, seconds)
+
+
+def evaluate(model: Any, name: str, data: Data, history: dict[str, list[float]],
+             seconds: float) -> dict[str, Any]:
+    """Test-set figures of a fitted model, as plain JSON-able values."""
+    probs = model.predict(data.x_test, batch_size=1024, verbose=0)
+    pred = probs.argmax(axis=1)
+    y = data.y_test
+    eps = 1e-7
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
+    confusion = np.zeros((models.NUM_CLASSES, models.NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    per_class = confusion.diagonal() / confusion.sum(axis=1)
+    val_acc = history["val_accuracy"]
+    best = int(np.argmin(history["val_loss"]))
+    return {
+        "params": int(model.count_params()),
+        "test_accuracy": float((pred == y).mean()),
+        "test_loss": loss,
+        "val_accuracy_final": float(val_acc[-1]),
+        "val_accuracy_max": float(max(val_acc)),
+        "best_epoch_by_val_loss": best + 1,
+        "epochs_run": len(val_acc),
+        "train_seconds": round(seconds, 2),
+        "per_class_accuracy": {n: float(a) for n, a in zip(dataset.CLASS_NAMES, per_class, strict=True)},
+        "confusion_matrix": confusion.tolist(),
+        "history": {k: [float(v) for v in vals] for k, vals in history.items()},
+    }
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as JSON-able values."""
+    out = asdict(cfg)
+    out["models"] = list(cfg.models)
+    return out
