@@ -126,7 +126,9 @@ def evaluate(model: Any, name: str, data: Data, history: dict[str, list[float]],
         "best_epoch_by_val_loss": best + 1,
         "epochs_run": len(val_acc),
         "train_seconds": round(seconds, 2),
-        "per_class_accuracy": {n: float(a) for n, a in zip(dataset.CLASS_NAMES, per_class, strict=True)},
+        "per_class_accuracy": {
+            n: float(a) for n, a in zip(dataset.CLASS_NAMES, per_class, strict=True)
+        },
         "confusion_matrix": confusion.tolist(),
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
     }
