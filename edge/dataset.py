@@ -34,6 +34,8 @@ CLASS_NAMES: tuple[str, ...] = (
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
 ENV_VAR = "FMNIST_DATA_DIR"
+#: Set (to anything) to forbid downloads, e.g. on an air-gapped Pi or in tests.
+NO_DOWNLOAD_VAR = "FMNIST_NO_DOWNLOAD"
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def locate(key: str, download: bool = True) -> Path:
     if cached.is_file():
         verify(cached, spec)
         return cached
-    if not download:
+    if not download or os.environ.get(NO_DOWNLOAD_VAR):
         raise DataError(_missing_message(spec, env_dir))
     return _download(spec, cached, env_dir)
 

@@ -18,6 +18,7 @@ from fmnist_edge.edge import atomic
 
 
 def _save(fig: Any, target: Path) -> None:
+    fig.tight_layout()
     with atomic.atomic_path(target, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
     plt.close(fig)

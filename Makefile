@@ -1,0 +1,63 @@
+# fmnist-edge: every step a user or CI runs, from a fresh machine with Python 3.11.
+#   make all    venv → train both MLPs → export bundles → classify test PNGs → benchmark report
+#   make test   venv → ruff → mypy → pytest
+# Fashion-MNIST is read from $FMNIST_DATA_DIR, then the user cache, then downloaded.
+# Beside this checkout, ../shared/data/fashion-mnist (read-only) is used when it exists.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= artifacts
+SHARED_DATA := $(wildcard $(CURDIR)/../shared/data/fashion-mnist)
+ifeq ($(strip $(FMNIST_DATA_DIR)),)
+ifneq ($(SHARED_DATA),)
+export FMNIST_DATA_DIR := $(abspath $(SHARED_DATA))
+endif
+endif
+
+.PHONY: all install train export classify bench test lint typecheck pytest bundles clean
+
+all: install train export classify bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Strict editable mode installs a link tree, so mypy sees the fmnist_edge.* namespace.
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[all]' --config-settings editable_mode=strict
+
+train:
+	$(BIN)/fmnist-train -o $(OUT)
+
+export:
+	$(BIN)/fmnist-export -a $(OUT) -o $(OUT)
+
+classify:
+	$(BIN)/python -m fmnist_edge.benchmarks.pngs -o $(OUT)/test-png --limit 20
+	$(BIN)/edge-classify $(OUT)/test-png --model $(OUT)/bundles/first --top-k 2
+
+bench:
+	$(BIN)/edge-bench $(OUT)/bundles/first $(OUT)/bundles/second -o $(OUT)/benchmark
+	$(BIN)/fmnist-compare -a $(OUT) -o $(OUT)/benchmark
+
+test: install lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy -p fmnist_edge.edge -p fmnist_edge.train -p fmnist_edge.export \
+		-p fmnist_edge.benchmarks
+
+pytest:
+	$(BIN)/pytest -q
+
+# Regenerate the int8 bundles shipped inside the package (edge/bundles/) from a full run.
+bundles: install train
+	$(BIN)/fmnist-export -a $(OUT) -o $(OUT)/shipped --int8
+	rm -rf edge/bundles && mkdir -p edge/bundles
+	cp -r $(OUT)/shipped/bundles/first $(OUT)/shipped/bundles/second edge/bundles/
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

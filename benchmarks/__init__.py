@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks: the edge runner against Keras ``predict`` and plain numpy."""

@@ -1,0 +1,284 @@
+"""Camera and video input for the device runner: frames in, RGB uint8 (H, W, 3) out.
+
+Sources:
+
+``"picamera"``
+    A Raspberry Pi CSI camera through Picamera2 (``sudo apt install python3-picamera2``).
+    OpenCV cannot open these: they are libcamera devices, not V4L2 webcams
+    (opencv/opencv#22820).  This path follows the Picamera2 API but cannot be tested off a
+    Pi (Picamera2 needs libcamera); the test suite covers it only with a stand-in module.
+``"0"``, ``"1"``, ...
+    A USB webcam by OpenCV device index (``pip install opencv-python-headless``).
+a file path
+    A video file OpenCV can read; iteration ends at its last frame.
+``"auto"``
+    Picamera2 if it imports and lists an attached camera, else OpenCV device 0.
+
+Both libraries are imported only when a camera is opened, so classifying files needs
+neither.  Every frame is handed out RGB-ordered whatever the library's native order, so
+:func:`fmnist_edge.edge.photo.frame_to_pixels` needs no ``bgr`` flag for these frames.
+:func:`annotate` and :func:`save_frame` use pillow only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from fmnist_edge.edge.atomic import atomic_path
+from fmnist_edge.edge.errors import UserError
+from PIL import Image, ImageDraw, ImageFont
+
+OPENCV_HINT = "pip install opencv-python-headless"
+PICAMERA_HINT = "sudo apt install python3-picamera2"
+
+#: Consecutive failed reads after which a live camera counts as gone (files just end).
+MAX_FAILED_READS = 5
+
+
+class Camera:
+    """An open frame source: iterate for RGB uint8 (H, W, 3) frames; close when done.
+
+    Use it as a context manager so the device is released even when classification fails
+    or the user presses Ctrl-C.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.closed = False
+
+    def read(self) -> np.ndarray | None:
+        """The next frame, or None when a video file has ended."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free the device or file (subclasses)."""
+
+    def close(self) -> None:
+        """Release the source; safe to call twice."""
+        if not self.closed:
+            self.closed = True
+            self._release()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while not self.closed:
+            frame = self.read()
+            if frame is None:
+                return
+            yield frame
+
+    def __enter__(self) -> Camera:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class OpenCVCamera(Camera):
+    """A USB webcam or a video file through ``cv2.VideoCapture``."""
+
+    def __init__(self, name: str, capture: Any, is_file: bool) -> None:
+        super().__init__(name)
+        self._capture = capture
+        self._is_file = is_file
+
+    def read(self) -> np.ndarray | None:
+        """Next frame as RGB; None at the end of a file; UserError if a live camera dies."""
+        for _ in range(1 if self._is_file else MAX_FAILED_READS):
+            ok, frame = self._capture.read()
+            if ok and frame is not None:
+                return _bgr_to_rgb(frame)
+        if self._is_file:
+            return None
+        raise UserError(f"camera {self.name}: stopped delivering frames (unplugged or in use?)")
+
+    def _release(self) -> None:
+        self._capture.release()
+
+
+class PicameraCamera(Camera):
+    """A Raspberry Pi CSI camera through Picamera2 (untestable off a Pi; see module doc)."""
+
+    def __init__(self, name: str, picam: Any) -> None:
+        super().__init__(name)
+        self._picam = picam
+
+    def read(self) -> np.ndarray:
+        """Next frame as RGB.  Picamera2's ``RGB888`` arrays are B, G, R in memory."""
+        try:
+            frame = self._picam.capture_array()
+        except Exception as exc:  # libcamera errors come in several types
+            raise UserError(f"camera {self.name}: capture failed ({exc})") from exc
+        return _bgr_to_rgb(np.asarray(frame)[..., :3])
+
+    def _release(self) -> None:
+        with contextlib.suppress(Exception):
+            self._picam.stop()
+        self._picam.close()
+
+
+def open_camera(source: str = "auto", size: tuple[int, int] = (640, 480)) -> Camera:
+    """Open ``source`` ("auto", "picamera", a device index like "0", or a video file path).
+
+    ``size`` (width, height) is requested from live cameras (they may pick the nearest mode
+    they support); video files keep their own size.  Raises :class:`UserError` with an
+    install hint when the needed library is missing, or when the source does not open.
+    """
+    source = str(source).strip()
+    if source == "auto":
+        return _open_auto(size)
+    if source == "picamera":
+        return _open_picamera(size)
+    return _open_opencv(source, size)
+
+
+def _open_auto(size: tuple[int, int]) -> Camera:
+    """Picamera2 when a CSI camera is attached, else the first USB webcam."""
+    if _picamera_has_camera():
+        return _open_picamera(size)
+    try:
+        return _open_opencv("0", size)
+    except UserError as exc:
+        raise UserError(f"camera auto: no Raspberry Pi camera (Picamera2) found, and {exc}"
+                        ) from exc
+
+
+def _open_picamera(size: tuple[int, int]) -> Camera:
+    """Start a Picamera2 video stream at ``size`` in RGB888 (not testable off a Pi)."""
+    picamera2 = _import("picamera2", "camera picamera: Picamera2 is not installed "
+                        f"({PICAMERA_HINT}; Raspberry Pi OS only)")
+    if not _list_picameras(picamera2):
+        raise UserError("camera picamera: could not open (no Raspberry Pi camera attached; "
+                        "check the ribbon cable and 'rpicam-hello --list-cameras')")
+    picam = None
+    try:
+        picam = picamera2.Picamera2()
+        config = picam.create_video_configuration(main={"size": tuple(size),
+                                                        "format": "RGB888"})
+        picam.configure(config)
+        picam.start()
+    except Exception as exc:  # libcamera raises RuntimeError, IndexError, ...
+        if picam is not None:
+            with contextlib.suppress(Exception):
+                picam.close()
+        raise UserError(f"camera picamera: could not open ({exc})".splitlines()[0]) from exc
+    return PicameraCamera("picamera", picam)
+
+
+def _open_opencv(source: str, size: tuple[int, int]) -> Camera:
+    """A webcam by index or a video file by path, through OpenCV."""
+    cv2 = _import("cv2", f"camera {source}: OpenCV is not installed ({OPENCV_HINT})")
+    is_device = source.isdigit()
+    if not is_device and not Path(source).is_file():
+        raise UserError(f"camera {source}: could not open (no such video file or device)")
+    with _quiet_opencv(cv2):
+        capture = cv2.VideoCapture(int(source) if is_device else source)
+        if not capture.isOpened():
+            capture.release()
+            what = ("no such camera, or it is in use" if is_device
+                    else "not a video format OpenCV can read")
+            raise UserError(f"camera {source}: could not open ({what})")
+    if is_device:
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+    return OpenCVCamera(source, capture, is_file=not is_device)
+
+
+def _picamera_has_camera() -> bool:
+    """True if Picamera2 imports and lists at least one attached camera."""
+    try:
+        import picamera2
+    except Exception:  # not installed, or libcamera missing underneath
+        return False
+    return bool(_list_picameras(picamera2))
+
+
+def _list_picameras(picamera2: Any) -> list[Any]:
+    """``Picamera2.global_camera_info()``, or [] if libcamera cannot be asked."""
+    try:
+        return list(picamera2.Picamera2.global_camera_info())
+    except Exception:
+        return []
+
+
+def _import(module: str, missing: str) -> Any:
+    """Import an optional library lazily; a missing one is a UserError with its hint."""
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise UserError(missing) from exc
+
+
+@contextlib.contextmanager
+def _quiet_opencv(cv2: Any) -> Iterator[None]:
+    """Silence OpenCV's own stderr warnings while opening; our UserError says it better."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
+def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    """BGR (OpenCV, Picamera2 RGB888) → a contiguous RGB copy; grey frames become RGB."""
+    if frame.ndim == 2:
+        return np.ascontiguousarray(np.repeat(frame[..., None], 3, axis=2))
+    return np.ascontiguousarray(frame[..., 2::-1])
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def annotate(frame: np.ndarray, text: str) -> np.ndarray:
+    """A copy of ``frame`` (RGB uint8) with ``text`` in white on a black band, top left.
+
+    Drawn with pillow so a Pi without OpenCV (Picamera2 only) can still save labelled frames.
+    """
+    img = Image.fromarray(_as_rgb(frame))
+    draw = ImageDraw.Draw(img)
+    font = _font(max(12, img.height // 20))
+    pad = max(2, img.height // 120)
+    left, top, right, bottom = draw.textbbox((pad, pad), text, font=font)
+    draw.rectangle((0, 0, right + pad, bottom + pad), fill=(0, 0, 0))
+    draw.text((pad, pad), text, fill=(255, 255, 255), font=font)
+    return np.asarray(img).copy()
+
+
+def save_frame(frame: np.ndarray, path: Path) -> Path:
+    """Write ``frame`` as a PNG atomically (never half a file), returning ``path``."""
+    path = Path(path)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            Image.fromarray(_as_rgb(frame)).save(tmp, format="PNG")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    return path
+
+
+def _as_rgb(frame: np.ndarray) -> np.ndarray:
+    """Check a frame is (H, W, 3) or (H, W) uint8 and return it as contiguous RGB."""
+    arr = np.asarray(frame)
+    if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise UserError(f"frame must be (H, W, 3) or (H, W) uint8, got {arr.shape} {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at ``size`` (the fixed bitmap font without FreeType)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()

@@ -1,0 +1,139 @@
+"""``edge-classify``: classify image files or camera frames on the device, no TensorFlow.
+
+    edge-classify shirt.jpg                      # shipped int8 model, one line per image
+    edge-classify photos/ --recursive --top-k 3  # folders, globs and - (stdin) work too
+    edge-classify 'shots/*.png' --json           # JSON lines: path, top_k, latency_ms
+    edge-classify --camera --frames 100          # Pi camera (Picamera2) or USB webcam
+    edge-classify --camera clip.mp4 --save-frames out/
+
+Exit codes: 0 all classified, 1 some input failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from fmnist_edge.edge import bundled, cli_util, inputs, photo, runtimes
+from fmnist_edge.edge.classify import Prediction, classify
+from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.model import EdgeModel
+
+
+@click.command(name="edge-classify", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("images", nargs=-1)
+@click.option("-m", "--model", "model_arg", default=None,
+              help=f"Bundle folder, model file in one, or a shipped bundle name "
+                   f"(default: {bundled.DEFAULT_MODEL}).")
+@click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)), default=None,
+              help="Runtime to use (default: best installed for the model file).")
+@click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for the runtime.")
+@click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
+@click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
+              default="dataset", show_default=True,
+              help="dataset: Fashion-MNIST's own photo pipeline; simple: the tutorial's.")
+@click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
+              help="Classify live frames: 'auto', 'picamera', a device number or a video file.")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Stop the camera after N frames (default: until Ctrl-C).")
+@click.option("--save-frames", type=click.Path(path_type=Path), default=None,
+              help="Save annotated camera frames as PNGs in this folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+def cli(images: tuple[str, ...], model_arg: str | None, backend: str | None,
+        threads: int | None, k: int, as_json: bool, recursive: bool, method: str,
+        camera: str | None, frames: int | None, save_frames: Path | None, quiet: bool) -> int:
+    """Classify Fashion-MNIST-style images (files, folders, globs, - for stdin) or frames."""
+    if camera is None and not images:
+        raise click.UsageError("give at least one image, folder or pattern (or --camera)")
+    if camera is not None and images:
+        raise click.UsageError("--camera takes no image arguments")
+    model = EdgeModel.open(bundled.resolve_model_arg(model_arg), backend, threads)
+    k = min(k, len(model.class_names))
+    if camera is not None:
+        if save_frames is not None:
+            cli_util.check_writable(save_frames)
+        return _run_camera(model, camera, method, k, as_json, frames, save_frames)
+    return _run_files(model, images, recursive, method, k, as_json, quiet)
+
+
+def _emit(pred: Prediction, as_json: bool) -> None:
+    click.echo(json.dumps(pred.to_json()) if as_json else pred.line())
+
+
+def _error(name: str, reason: str) -> None:
+    click.echo(f"edge-classify: {name}: {reason}", err=True)
+
+
+def _run_files(model: EdgeModel, args: tuple[str, ...], recursive: bool, method: str,
+               k: int, as_json: bool, quiet: bool) -> int:
+    """Classify each input in turn; a bad one is reported and the rest still run."""
+    failed = 0
+    done: list[Prediction] = []
+    for item in inputs.expand(args, recursive):
+        if isinstance(item, inputs.Issue):
+            _error(item.name, item.reason)
+            failed += item.fatal
+            continue
+        try:
+            img = photo.open_image(item.data if item.data is not None else item.path,
+                                   item.name)
+            pred = classify(model, photo.to_pixels(img, method), item.name, k)
+        except UserError as exc:
+            click.echo(f"edge-classify: {exc}", err=True)
+            failed += 1
+            continue
+        _emit(pred, as_json)
+        done.append(pred)
+    if not quiet and len(done) + failed > 1:
+        _summary(done, failed, model)
+    return cli_util.EXIT_FAILED if failed else 0
+
+
+def _summary(done: list[Prediction], failed: int, model: EdgeModel) -> None:
+    """One stderr line: counts, the most common classes, and median latency."""
+    counts = Counter(p.label for p in done).most_common(3)
+    common = ", ".join(f"{c} {n}" for c, n in counts)
+    lat = sorted(p.latency_ms for p in done)
+    median = f"{lat[len(lat) // 2]:.3f} ms" if lat else "n/a"
+    click.echo(f"{len(done)} classified, {failed} failed; {common or 'no results'}; "
+               f"median inference {median} ({model.artifact.file}, {model.session.backend})",
+               err=True)
+
+
+def _run_camera(model: EdgeModel, source: str, method: str, k: int, as_json: bool,
+                limit: int | None, save_dir: Path | None) -> int:
+    """Classify frames until Ctrl-C, the end of a video file, or ``limit`` frames."""
+    from fmnist_edge.edge import camera
+
+    count = 0
+    try:
+        with camera.open_camera(source) as frames:
+            for frame in frames:
+                count += 1
+                pred = classify(model, photo.frame_to_pixels(frame, method), f"frame {count}", k)
+                _emit(pred, as_json) if as_json else click.echo(
+                    f"{pred.line()}  {pred.latency_ms:.2f} ms")
+                if save_dir is not None:
+                    camera.save_frame(camera.annotate(frame, pred.line()),
+                                      save_dir / f"frame_{count:06d}.png")
+                if limit is not None and count >= limit:
+                    break
+    except KeyboardInterrupt:
+        click.echo(f"stopped after {count} frames", err=True)
+    return 0 if count else cli_util.EXIT_FAILED
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli_util.run(cli))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

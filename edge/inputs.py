@@ -1,0 +1,90 @@
+"""Turn command-line arguments into a stream of images to classify.
+
+Arguments may be files, folders (``--recursive`` to descend), glob patterns, or ``-`` for
+image bytes on stdin.  Items are yielded lazily, one at a time, so a folder of 100,000
+images never sits in memory.  A problem with one argument is yielded as an :class:`Issue`
+and the rest still run.
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: File types a folder walk picks up; anything else in a folder is skipped with a note.
+IMAGE_SUFFIXES = frozenset({
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
+    ".pbm", ".pnm",
+})
+#: Stdin is read whole; cap it so a runaway pipe cannot exhaust memory.
+MAX_STDIN_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to classify: its display name and where its bytes are."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """An argument that yields no image: ``fatal`` ones make the exit code 1."""
+
+    name: str
+    reason: str
+    fatal: bool = True
+
+
+def expand(args: tuple[str, ...], recursive: bool = False) -> Iterator[Item | Issue]:
+    """Yield every image named by ``args``, in order, and an Issue for each problem."""
+    for arg in args:
+        if arg == "-":
+            yield _stdin()
+            continue
+        path = Path(arg)
+        if path.is_dir():
+            yield from _walk(path, recursive)
+        elif path.exists() or path.is_symlink():
+            yield Item(name=arg, path=path)
+        elif glob.has_magic(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+            if not matches:
+                yield Issue(arg, "no files match this pattern")
+            for match in matches:
+                yield from _walk(Path(match), recursive) if Path(match).is_dir() \
+                    else iter([Item(name=match, path=Path(match))])
+        else:
+            yield Issue(arg, "no such file or folder")
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[Item | Issue]:
+    """Images in a folder, sorted; other files and (without --recursive) subfolders noted."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        yield Issue(str(folder), f"cannot list folder ({exc.strerror or exc})")
+        return
+    for entry in entries:
+        if entry.is_dir():
+            if recursive:
+                yield from _walk(entry, recursive)
+            else:
+                yield Issue(str(entry), "skipped folder (use --recursive)", fatal=False)
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            yield Item(name=str(entry), path=entry)
+        else:
+            yield Issue(str(entry), "skipped: not an image file type", fatal=False)
+
+
+def _stdin() -> Item | Issue:
+    """Image bytes piped in on stdin (read once, capped)."""
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        return Issue("-", f"stdin is larger than {MAX_STDIN_BYTES // 2**20} MiB")
+    return Item(name="-", data=data)

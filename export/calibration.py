@@ -1,0 +1,91 @@
+"""Calibration data for int8: a seeded, class-balanced sample of *training* images.
+
+Full-integer quantisation fixes every activation's range from a few hundred real inputs.
+They come from the training split only, so the test set stays untouched for verification,
+and every class is equally represented, so no class's activations are clipped for lack of
+examples.  The pixels go through :func:`fmnist_edge.edge.preprocess.pixels_to_float` with
+the same :class:`Preprocessing` the manifest records, so calibration sees exactly what the
+device will feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from fmnist_edge.edge import dataset
+from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.manifest import Preprocessing
+from fmnist_edge.edge.preprocess import pixels_to_float
+from fmnist_edge.train.fit import PIXEL_SCALE
+from fmnist_edge.train.models import INPUT_SHAPE, NUM_CLASSES
+
+DEFAULT_SIZE = 300
+DEFAULT_SEED = 777
+
+
+def training_preprocessing() -> Preprocessing:
+    """The preprocessing the models were trained with (``pixel / 255``, dataset polarity)."""
+    return Preprocessing(scale=PIXEL_SCALE, offset=0.0, polarity="light-on-dark",
+                         size=(INPUT_SHAPE[0], INPUT_SHAPE[1]))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The chosen training images and how to turn them into network input."""
+
+    pixels: np.ndarray  # (N, 28, 28) uint8
+    indices: np.ndarray  # positions in the training split, for reproducibility checks
+    preprocessing: Preprocessing
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def floats(self) -> np.ndarray:
+        """All samples as float32 (N, 28, 28), exactly as the device preprocesses."""
+        return pixels_to_float(self.pixels, self.preprocessing)
+
+    def samples(self) -> Iterator[np.ndarray]:
+        """One (1, 28, 28) float32 batch per image: the shape converters calibrate with."""
+        x = self.floats()
+        for i in range(len(x)):
+            yield x[i:i + 1]
+
+
+def balanced_indices(labels: np.ndarray, size: int, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``size`` indices into ``labels``, as equal per class as possible, reproducible by seed.
+
+    Each class gets ``size // classes`` images and the first ``size % classes`` classes one
+    more; within a class images are drawn without replacement.
+    """
+    classes = np.arange(NUM_CLASSES)
+    if size < len(classes):
+        raise UserError(f"calibration size {size} is too small: need at least {len(classes)} "
+                        "images (one per class)")
+    rng = np.random.default_rng(seed)
+    per_class = np.full(len(classes), size // len(classes))
+    per_class[: size % len(classes)] += 1
+    picks = []
+    for cls, count in zip(classes, per_class, strict=True):
+        pool = np.flatnonzero(labels == cls)
+        if len(pool) < count:
+            raise UserError(f"no calibration data: the training split has {len(pool)} images of "
+                            f"class {cls}, calibration needs {count}")
+        picks.append(rng.choice(pool, size=int(count), replace=False))
+    indices = np.concatenate(picks)
+    rng.shuffle(indices)  # interleave classes; the order is still fixed by the seed
+    return indices
+
+
+def load(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED,
+         preprocessing: Preprocessing | None = None) -> Calibration:
+    """Draw the calibration sample from the official training split (never the test split)."""
+    if size < 1:
+        raise UserError(f"calibration size must be a positive number of images, not {size}")
+    train = dataset.load_split("train")
+    if len(train.images) == 0:
+        raise UserError("no calibration data: the training split is empty")
+    indices = balanced_indices(train.labels, size, seed)
+    return Calibration(pixels=np.ascontiguousarray(train.images[indices]), indices=indices,
+                       preprocessing=preprocessing or training_preprocessing())
