@@ -249,7 +249,7 @@ def annotate(frame: np.ndarray, text: str) -> np.ndarray:
     draw = ImageDraw.Draw(img)
     font = _font(max(12, img.height // 20))
     pad = max(2, img.height // 120)
-    left, top, right, bottom = draw.textbbox((pad, pad), text, font=font)
+    _, _, right, bottom = draw.textbbox((pad, pad), text, font=font)
     draw.rectangle((0, 0, right + pad, bottom + pad), fill=(0, 0, 0))
     draw.text((pad, pad), text, fill=(255, 255, 255), font=font)
     return np.asarray(img).copy()

@@ -47,7 +47,7 @@ WORKING_SIDE = 1024
 
 #: Formats pillow may decode.  Deliberately excludes EPS/PS (pillow hands those to
 #: Ghostscript, an external interpreter) and exotic formats nobody photographs garments in.
-SAFE_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA",
+SAFE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "PPM", "TGA",
                 "ICO")
 
 #: A pixel is background when its RMS distance over R, G, B from the background colour is
@@ -100,7 +100,7 @@ def _decode(fh: IO[bytes], name: str) -> Image.Image:
         # pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that: refuse too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(fh, formats=SAFE_FORMATS)
+            img = Image.open(fh, formats=_safe_formats())
             _check_size(img, name)
             img.draft("RGB", (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode at reduced scale
             img.load()
@@ -109,7 +109,8 @@ def _decode(fh: IO[bytes], name: str) -> Image.Image:
         except UserError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise UserError(f"{name}: image too large ({exc})".splitlines()[0]) from exc
+            raise UserError(f"{name}: image too large (over {MAX_PIXELS // 1_000_000} megapixels;"
+                            " refused as a possible decompression bomb)") from exc
         except UnidentifiedImageError as exc:
             raise UserError(f"{name}: not an image (or not a supported format: "
                             f"{', '.join(SAFE_FORMATS)})") from exc
@@ -117,6 +118,15 @@ def _decode(fh: IO[bytes], name: str) -> Image.Image:
             raise UserError(f"{name}: image too large to decode (out of memory)") from exc
         except Exception as exc:  # pillow plugins raise many exception types on bad data
             raise UserError(f"{name}: {_reason(exc)}") from exc
+
+
+def _safe_formats() -> tuple[str, ...]:
+    """:data:`SAFE_FORMATS` this pillow build can open (AVIF support is optional).
+
+    JPEG covers MPO too (multi-picture files from phones: the first picture is used).
+    """
+    Image.init()
+    return tuple(f for f in SAFE_FORMATS if f in Image.OPEN)
 
 
 def _check_size(img: Image.Image, name: str) -> None:

@@ -13,8 +13,12 @@ output; quantisation is applied outside, by :mod:`fmnist_edge.edge.preprocess`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -120,13 +124,33 @@ def _interpreter_class(backend: str) -> Any:
     return importlib.import_module("tensorflow").lite.Interpreter
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send C-level writes to fd 2 to /dev/null for a moment; Python errors still raise."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capture, IDEs)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 class TfliteSession:
     """A TFLite model in LiteRT, tflite-runtime or (by request) TensorFlow."""
 
     def __init__(self, path: Path, backend: str, threads: int | None = None) -> None:
         self.backend = backend
-        self._interp = _interpreter_class(backend)(model_path=str(path), num_threads=threads)
-        self._interp.allocate_tensors()
+        with _native_stderr_silenced():  # LiteRT prints "INFO: Created ... delegate" to fd 2
+            self._interp = _interpreter_class(backend)(model_path=str(path), num_threads=threads)
+            self._interp.allocate_tensors()
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]
         self._batch = int(self._in["shape"][0])

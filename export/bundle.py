@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,7 @@ def build(source: SourceModel, jobs: Sequence[Job], calibration: Calibration,
     report = BundleReport(model=source.name, folder=Path(output) / BUNDLES / source.name)
     try:
         with atomic.atomic_dir(report.folder) as tmp:
+            _usual_dir_mode(tmp)
             manifest = _export_all(source, jobs, calibration, ref, tmp)
             atomic.write_json(tmp / mf.MANIFEST_NAME, manifest)  # verification reads it
             _verify_all(manifest, ref, tmp, report)
@@ -195,6 +197,13 @@ def _manifest(source: SourceModel, pre: Preprocessing, artifacts: dict[str, Any]
                                       **_file_entry(folder / REFERENCE_FILE)}},
         "tools": tool_versions(),
     }
+
+
+def _usual_dir_mode(folder: Path) -> None:
+    """``atomic_dir`` makes its folder with mkdtemp (0700); bundles are meant to be shared."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(folder, 0o777 & ~mask)
 
 
 def _file_entry(path: Path) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def _quantize(float_path: Path, prepared: Path, target: Path, calibration: Calib
         raise ExportError(f"ONNX int8 quantisation failed: {first_line(exc)}") from exc
 
 
-class CalibrationReader(CalibrationDataReader):  # type: ignore[misc]
+class CalibrationReader(CalibrationDataReader):
     """Feeds the calibration sample to onnxruntime's calibrator one image at a time."""
 
     def __init__(self, calibration: Calibration) -> None:

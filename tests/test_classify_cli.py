@@ -1,0 +1,195 @@
+"""edge-classify as a user runs it: real images, the shipped bundle, real runtimes.
+
+Covers the output formats and every bad input of the issue: each bad input gets one stderr
+line naming it, the other inputs are still classified, exit 1 (2 for usage), no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fmnist_edge.benchmarks import pngs
+from fmnist_edge.edge import bundled, dataset
+
+pytestmark = pytest.mark.skipif(not bundled.names(), reason="no shipped bundle (make bundles)")
+
+
+def classify(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a fresh process."""
+    code = "from fmnist_edge.edge.cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", code, *args], input=stdin,
+                          capture_output=True, timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode,
+                                       proc.stdout.decode(), proc.stderr.decode())
+
+
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve real test-set images as PNG files named index_label_class.png."""
+    out = tmp_path_factory.mktemp("png")
+    pngs.write(out, limit=12)
+    return out
+
+
+def test_one_image_one_line(images: Path) -> None:
+    boot = next(images.glob("00000_9_*"))
+    proc = classify(str(boot))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{boot}: Ankle boot (")
+    assert proc.stderr == ""
+
+
+def test_folder_accuracy_and_summary(images: Path) -> None:
+    proc = classify(str(images))
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and len(lines) == 12
+    correct = sum(dataset.CLASS_NAMES[pngs.label_of(Path(ln.split(": ")[0]))] ==
+                  ln.split(": ")[1].rsplit(" (", 1)[0] for ln in lines)
+    assert correct >= 10
+    assert "12 classified, 0 failed" in proc.stderr
+
+
+def test_json_top_k_and_probabilities(images: Path) -> None:
+    proc = classify(str(images / "00001_2_Pullover.png"), "--json", "--top-k", "3",
+                    "--model", "first")
+    record = json.loads(proc.stdout)
+    assert record["path"].endswith("00001_2_Pullover.png")
+    probs = [t["probability"] for t in record["top_k"]]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True)
+    assert record["top_k"][0]["class"] == "Pullover"
+    assert 0 < sum(probs) <= 1.01 and record["latency_ms"] > 0
+
+
+def test_stdin_glob_and_recursive(images: Path, tmp_path: Path) -> None:
+    data = (images / "00002_1_Trouser.png").read_bytes()
+    assert classify("-", stdin=data).stdout.startswith("-: Trouser (")
+    globbed = classify(str(images / "0000[0-2]_*.png"), "-q")
+    assert len(globbed.stdout.splitlines()) == 3
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    shutil.copy(images / "00002_1_Trouser.png", nested)
+    flat = classify(str(tmp_path / "a"))
+    assert flat.stdout == "" and "use --recursive" in flat.stderr and flat.returncode == 0
+    deep = classify(str(tmp_path / "a"), "--recursive")
+    assert "Trouser" in deep.stdout
+
+
+@pytest.mark.parametrize("backend", ["litert", "onnxruntime"])
+def test_backends_agree(images: Path, backend: str) -> None:
+    proc = classify(str(images), "--backend", backend, "--threads", "1", "--json")
+    labels = [json.loads(ln)["top_k"][0]["class"] for ln in proc.stdout.splitlines()]
+    reference = json.loads((bundled.bundles_root() / "second" / "manifest.json").read_text())
+    top1 = np.load(bundled.bundles_root() / "second" / reference["reference"]["predictions"]["file"])
+    keras_labels = [dataset.CLASS_NAMES[i] for i in top1[:12]]
+    assert sum(a == b for a, b in zip(labels, keras_labels, strict=True)) >= 11
+
+
+def _bomb_png(path: Path) -> None:
+    """A valid PNG header claiming 100,000 x 100,000 pixels (tiny file, huge claim)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body +
+                struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+                     chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+
+
+def test_bad_inputs_each_get_one_line_and_the_rest_still_run(images: Path,
+                                                              tmp_path: Path) -> None:
+    good = images / "00000_9_Ankle-boot.png"
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "truncated.png").write_bytes(good.read_bytes()[:60])
+    (tmp_path / "text.png").write_text("hello, I am not a picture\n")
+    _bomb_png(tmp_path / "bomb.png")
+    bad = ["missing.png", "empty.png", "truncated.png", "text.png", "bomb.png"]
+    args = [str(tmp_path / b) for b in bad]
+    proc = classify(str(good), *args, "-q")
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [f"{good}: Ankle boot (1.00)"] or \
+        proc.stdout.startswith(f"{good}: Ankle boot")
+    err = proc.stderr.splitlines()
+    assert len(err) == len(bad)
+    for name, line in zip(bad, err, strict=True):
+        assert name in line
+
+
+def test_mixed_folder_skips_non_images_without_failing(images: Path, tmp_path: Path) -> None:
+    shutil.copy(images / "00000_9_Ankle-boot.png", tmp_path)
+    (tmp_path / "notes.txt").write_text("not an image")
+    proc = classify(str(tmp_path))
+    assert proc.returncode == 0
+    assert "Ankle boot" in proc.stdout
+    assert "notes.txt: skipped" in proc.stderr
+
+
+def _copy_bundle(tmp_path: Path) -> Path:
+    dst = tmp_path / "bundle"
+    shutil.copytree(bundled.bundles_root() / "first", dst)
+    return dst
+
+
+def test_tampered_and_truncated_models_are_refused(images: Path, tmp_path: Path) -> None:
+    bundle = _copy_bundle(tmp_path)
+    model = bundle / "first-int8.tflite"
+    raw = bytearray(model.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    model.write_bytes(bytes(raw))
+    proc = classify(str(images / "00000_9_Ankle-boot.png"), "--model", str(bundle))
+    no_traceback(proc)
+    assert proc.returncode == 1 and "SHA-256" in proc.stderr and proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1
+    model.write_bytes(bytes(raw[:1000]))
+    proc = classify(str(images / "00000_9_Ankle-boot.png"), "--model", str(model))
+    assert proc.returncode == 1 and "first-int8.tflite" in proc.stderr
+    no_traceback(proc)
+
+
+def test_not_a_bundle_and_usage_errors(images: Path, tmp_path: Path) -> None:
+    proc = classify(str(images), "--model", str(tmp_path))
+    assert proc.returncode == 1 and "manifest.json" in proc.stderr
+    assert classify().returncode == 2
+    bad_k = classify(str(images), "--top-k", "0")
+    assert bad_k.returncode == 2 and len(bad_k.stderr.splitlines()) == 1
+    no_traceback(bad_k)
+
+
+def test_camera_that_does_not_open() -> None:
+    proc = classify("--camera", "/nonexistent/clip.avi", "--frames", "3")
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert "clip.avi" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_camera_video_file_is_classified(tmp_path: Path) -> None:
+    """The real OpenCV path: a video made of upscaled dataset images, classified per frame."""
+    cv2 = pytest.importorskip("cv2")
+    test = dataset.load_split("test")
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (224, 224))
+    for i in range(5):
+        big = np.array(Image.fromarray(test.images[i]).resize((224, 224), Image.NEAREST))
+        writer.write(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    out = tmp_path / "frames"
+    proc = classify("--camera", str(path), "--save-frames", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(ln) for ln in proc.stdout.splitlines()]
+    assert len(records) == 5
+    truth = [dataset.CLASS_NAMES[i] for i in test.labels[:5]]
+    assert sum(r["top_k"][0]["class"] == t for r, t in zip(records, truth, strict=True)) >= 4
+    assert len(list(out.glob("*.png"))) == 5
