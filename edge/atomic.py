@@ -65,6 +65,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
     old = target.parent / f".{target.name}.old"
     try:
         yield tmp
@@ -72,7 +73,12 @@ def atomic_dir(target: Path) -> Iterator[Path]:
             shutil.rmtree(old)
         if target.exists():
             os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if old.exists() and not target.exists():
+                os.replace(old, target)  # put the previous folder back
+            raise
         if old.exists():
             shutil.rmtree(old)
     finally:

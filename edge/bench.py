@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from fmnist_edge.edge import dataset, runtimes
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.errors import DataError, UserError
@@ -238,7 +239,7 @@ def parity(model: Any) -> dict[str, Any]:
     np.add.at(confusion, (labels, pred), 1)
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
     out: dict[str, Any] = {
-        "images": int(len(labels)), "accuracy": float(np.mean(pred == labels)),
+        "images": len(labels), "accuracy": float(np.mean(pred == labels)),
         "per_class_accuracy": {n: float(a) for n, a in zip(model.class_names, per_class,
                                                            strict=True)},
         "confusion": confusion.tolist(), "agreement": None, "keras_accuracy": None,

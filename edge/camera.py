@@ -29,9 +29,10 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
 from fmnist_edge.edge.atomic import atomic_path
 from fmnist_edge.edge.errors import UserError
-from PIL import Image, ImageDraw, ImageFont
 
 OPENCV_HINT = "pip install opencv-python-headless"
 PICAMERA_HINT = "sudo apt install python3-picamera2"

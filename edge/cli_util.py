@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import click
+
 from fmnist_edge.edge.errors import UserError
 
 EXIT_FAILED = 1

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from fmnist_edge.edge import atomic
 from fmnist_edge.edge.errors import DataError
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge import preprocess, runtimes
 from fmnist_edge.edge.errors import BundleError
@@ -42,19 +43,34 @@ def resolve(path: Path, backend: str | None = None) -> tuple[mf.Manifest, mf.Art
 
 
 def _pick(manifest: mf.Manifest, backend: str | None) -> mf.Artifact:
-    """The preferred artifact whose format has an installed (or the requested) runtime."""
+    """The preferred artifact whose format has an installed (or the requested) runtime.
+
+    Artifacts that failed verification (kept with ``fmnist-export --keep-failed``) are only
+    chosen when nothing verified can run; name one explicitly to use it.
+    """
+    verified = [a for a in manifest.artifacts.values() if a.verification.get("passed", True)]
+    failed = [a for a in manifest.artifacts.values() if a not in verified]
+    for pool in (verified, failed):
+        found = _first_runnable(pool, backend)
+        if found is not None:
+            return found
+    have = ", ".join(sorted(manifest.artifacts)) or "none"
+    raise BundleError(f"{manifest.root}: no artifact this machine can run (has: {have}; "
+                      f"installed runtimes: {', '.join(runtimes.installed()) or 'none'})")
+
+
+def _first_runnable(pool: list[mf.Artifact], backend: str | None) -> mf.Artifact | None:
+    """First artifact of ``pool`` in preference order that a usable runtime can load."""
     wanted = runtimes.FORMAT_OF_BACKEND.get(backend or "")
     for precision, fmt in ARTIFACT_PREFERENCE:
         if wanted and fmt != wanted:
             continue
         if not wanted and not any(runtimes.is_installed(b) for b in runtimes.PREFERENCE[fmt]):
             continue
-        for art in manifest.artifacts.values():
+        for art in pool:
             if art.precision == precision and art.format == fmt:
                 return art
-    have = ", ".join(sorted(manifest.artifacts)) or "none"
-    raise BundleError(f"{manifest.root}: no artifact this machine can run (has: {have}; "
-                      f"installed runtimes: {', '.join(runtimes.installed()) or 'none'})")
+    return None
 
 
 @dataclass

@@ -25,13 +25,16 @@ pipeline works on a copy at most :data:`WORKING_SIDE` pixels on its longest edge
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 from typing import IO
 
 import numpy as np
-from fmnist_edge.edge.errors import UserError
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from fmnist_edge.edge.errors import UserError
 
 METHODS = ("dataset", "simple")
 
@@ -83,7 +86,8 @@ def open_image(source: Path | bytes, name: str) -> Image.Image:
         if path.is_dir():
             raise UserError(f"{name}: is a folder, not an image")
         with open(path, "rb") as fh:
-            if path.stat().st_size == 0:
+            info = os.fstat(fh.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size == 0:
                 raise UserError(f"{name}: empty file")
             return _decode(fh, name)
     except FileNotFoundError as exc:
@@ -102,7 +106,7 @@ def _decode(fh: IO[bytes], name: str) -> Image.Image:
         try:
             img = Image.open(fh, formats=_safe_formats())
             _check_size(img, name)
-            img.draft("RGB", (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode at reduced scale
+            img.draft(None, (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode at 1/2..1/8 scale
             img.load()
             upright = ImageOps.exif_transpose(img)
             return _flatten(upright)
@@ -226,17 +230,16 @@ def _simple(img: Image.Image) -> np.ndarray:
 
 def _dataset(img: Image.Image) -> np.ndarray:
     """The Fashion-MNIST conversion, plus polarity detection and a dataset pass-through."""
-    img = _grey_if_neutral(img)
     if img.size == SIZE:
         return _small_as_dataset(img)
-    work = _working_copy(img)
-    rgb = np.asarray(work.convert("RGB"))
+    work = _working_copy(img).convert("RGB")
+    rgb = np.asarray(work)
     background = _background_colour(rgb)
     light_background = _is_light(background)
     box = _content_box(rgb, background)
     if box is None:  # nothing but background: an empty (dark) picture
         return np.zeros((SIZE[1], SIZE[0]), np.uint8)
-    garment = work.convert("RGB").crop(box)                        # (1) trim
+    garment = work.crop(box)                        # (1) trim
     garment = garment.resize(_fit(garment.size), Image.Resampling.LANCZOS)  # (2) resize
     garment = garment.filter(_SHARPEN)  # (3) sharpen
     canvas = Image.new("RGB", SIZE, background)                     # (4) extend, centred
@@ -248,20 +251,13 @@ def _dataset(img: Image.Image) -> np.ndarray:
     return _level(grey, _luma(background))
 
 
-def _grey_if_neutral(img: Image.Image) -> Image.Image:
-    """An RGB image whose channels are all equal is grey: make it L without losing a bit."""
-    if img.mode == "RGB":
-        arr = np.asarray(img)
-        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
-            return Image.fromarray(np.ascontiguousarray(arr[..., 0]))
-    return img
-
-
 def _small_as_dataset(img: Image.Image) -> np.ndarray:
     """A 28x28 picture already has the dataset's size: only fix grey and polarity.
 
-    A light-on-dark grey one (a dataset image) comes back byte-identical; a dark-on-light one
-    (e.g. a negated dataset image) is negated, nothing else, so it round-trips exactly.
+    A light-on-dark grey one (a dataset image) comes back byte-identical, also when stored
+    as RGB (pillow's integer luma weights sum to exactly 1, so equal channels convert
+    losslessly); a dark-on-light one (e.g. a negated dataset image) is negated, nothing else,
+    so it round-trips exactly.
     """
     grey = np.array(img.convert("L"), dtype=np.uint8)
     if _is_light(_background_colour(grey[..., None])):

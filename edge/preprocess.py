@@ -16,6 +16,7 @@ and device-time preprocessing cannot drift apart.
 from __future__ import annotations
 
 import numpy as np
+
 from fmnist_edge.edge.manifest import Preprocessing, TensorSpec
 
 _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "int8": np.int8, "uint8": np.uint8}
@@ -30,7 +31,7 @@ def to_input(pixels: np.ndarray, pre: Preprocessing, spec: TensorSpec) -> np.nda
     """Turn (N, 28, 28) uint8 pixels into the exact tensor one artifact expects."""
     x = pixels_to_float(pixels, pre)
     if spec.quantized:
-        info = np.iinfo(_NP_DTYPES[spec.dtype])
+        info = np.iinfo(_NP_DTYPES[spec.dtype])  # type: ignore[type-var]
         q = np.round(x / np.float32(spec.scale)) + spec.zero_point
         return np.clip(q, info.min, info.max).astype(_NP_DTYPES[spec.dtype])
     return x.astype(_NP_DTYPES.get(spec.dtype, np.float32))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
 from fmnist_edge.edge.errors import UserError
 
 #: Runtimes per model format, in order of preference.

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
-import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from fmnist_edge.edge import atomic
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.dataset import CLASS_NAMES, sha256_of
@@ -91,6 +92,9 @@ def plan(exporters: Sequence[Exporter], precisions: Sequence[str]) -> list[Job]:
 def load_model(path: Path, name: str) -> SourceModel:
     """Load ``path`` with plain ``keras.saving.load_model`` and check its interface."""
     path = check_model_file(path)
+    if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
+        raise UserError(f"{path}: not a Keras model file (not a .keras zip archive; "
+                        "corrupt or truncated?)")
     import keras
 
     try:
@@ -139,7 +143,6 @@ def build(source: SourceModel, jobs: Sequence[Job], calibration: Calibration,
     report = BundleReport(model=source.name, folder=Path(output) / BUNDLES / source.name)
     try:
         with atomic.atomic_dir(report.folder) as tmp:
-            _usual_dir_mode(tmp)
             manifest = _export_all(source, jobs, calibration, ref, tmp)
             atomic.write_json(tmp / mf.MANIFEST_NAME, manifest)  # verification reads it
             _verify_all(manifest, ref, tmp, report)
@@ -197,13 +200,6 @@ def _manifest(source: SourceModel, pre: Preprocessing, artifacts: dict[str, Any]
                                       **_file_entry(folder / REFERENCE_FILE)}},
         "tools": tool_versions(),
     }
-
-
-def _usual_dir_mode(folder: Path) -> None:
-    """``atomic_dir`` makes its folder with mkdtemp (0700); bundles are meant to be shared."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(folder, 0o777 & ~mask)
 
 
 def _file_entry(path: Path) -> dict[str, Any]:

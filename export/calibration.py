@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
 from fmnist_edge.edge import dataset
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.manifest import Preprocessing

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from fmnist_edge.edge import cli_util
 from fmnist_edge.export import bundle
 from fmnist_edge.export.base import PRECISIONS
@@ -104,7 +105,8 @@ def _print_table(reports: list[bundle.BundleReport]) -> None:
         f32, i8 = f"{r.model}-float32.tflite", f"{r.model}-int8.tflite"
         if f32 in sizes and i8 in sizes:
             ratio = f"; int8 TFLite is {100 * sizes[i8] / sizes[f32]:.0f}% of float32"
-        status = "written" if r.replaced else "NOT written (previous bundle kept)"
+        kept = " (previous bundle kept)" if r.folder.exists() else ""
+        status = "written" if r.replaced else f"NOT written{kept}"
         verdict = "all checks passed" if r.passed else "verification FAILED"
         click.echo(f"{r.model}: {verdict}; {r.folder} {status}{ratio}")
 

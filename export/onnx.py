@@ -17,10 +17,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-from fmnist_edge.edge.manifest import TensorSpec
-from fmnist_edge.export.base import INPUT_NAME, Exporter, ExportError, first_line, silenced_stdout
-from fmnist_edge.export.calibration import Calibration
-from fmnist_edge.train.models import INPUT_SHAPE
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -29,6 +25,11 @@ from onnxruntime.quantization import (
     quant_pre_process,
     quantize_static,
 )
+
+from fmnist_edge.edge.manifest import TensorSpec
+from fmnist_edge.export.base import INPUT_NAME, Exporter, ExportError, first_line, silenced_stdout
+from fmnist_edge.export.calibration import Calibration
+from fmnist_edge.train.models import INPUT_SHAPE
 
 OPSET = 17
 OUTPUT_NAME = "probabilities"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from fmnist_edge.edge.manifest import TensorSpec
 from fmnist_edge.export.base import Exporter, ExportError, first_line, silenced_stdout
 from fmnist_edge.export.calibration import Calibration

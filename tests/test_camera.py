@@ -7,17 +7,19 @@ module (it checks our wiring — BGR order, start/stop/close — not libcamera i
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from fmnist_edge.edge import camera, photo
 from fmnist_edge.edge.dataset import load_split
 from fmnist_edge.edge.errors import UserError
-from PIL import Image
 
 cv2 = pytest.importorskip("cv2")
 
@@ -101,7 +103,8 @@ def test_closed_camera_yields_nothing(video: Path) -> None:
     ("99", "no such camera"),
 ])
 def test_sources_that_do_not_open(source: str, reason: str) -> None:
-    with pytest.raises(UserError, match=f"^camera {source}: could not open") as info:
+    expected = "^" + re.escape(f"camera {source}: could not open")
+    with pytest.raises(UserError, match=expected) as info:
         camera.open_camera(source)
     assert reason in str(info.value)
     assert "\n" not in str(info.value)
@@ -110,7 +113,7 @@ def test_sources_that_do_not_open(source: str, reason: str) -> None:
 def test_text_file_is_not_a_video(tmp_path: Path) -> None:
     path = tmp_path / "clip.avi"
     path.write_text("not a video\n")
-    with pytest.raises(UserError, match=f"^camera {path}: could not open"):
+    with pytest.raises(UserError, match="^" + re.escape(f"camera {path}: could not open")):
         camera.open_camera(str(path))
 
 
@@ -129,7 +132,7 @@ def test_missing_picamera2_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -
 @pytest.mark.skipif(Path("/dev/video0").exists(), reason="a real webcam is attached")
 def test_auto_without_any_camera(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "picamera2", None)
-    with pytest.raises(UserError, match="^camera auto: no Raspberry Pi camera") as info:
+    with pytest.raises(UserError, match=r"^camera auto: no Raspberry Pi camera") as info:
         camera.open_camera("auto")
     assert "camera 0: could not open" in str(info.value)
 
@@ -141,8 +144,8 @@ def test_auto_without_any_camera(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakePicamera2:
     """Just the Picamera2 calls camera.py makes, recording them."""
 
-    cameras: list[dict[str, Any]] = [{"Model": "imx708"}]
-    last: FakePicamera2 | None = None
+    cameras: ClassVar[list[dict[str, Any]]] = [{"Model": "imx708"}]
+    last: ClassVar[FakePicamera2 | None] = None
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -200,7 +203,7 @@ def test_picamera_path_with_stand_in(fake_picamera2: type[FakePicamera2]) -> Non
 def test_picamera_without_attached_camera(fake_picamera2: type[FakePicamera2],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fake_picamera2, "cameras", [])
-    with pytest.raises(UserError, match="^camera picamera: could not open"):
+    with pytest.raises(UserError, match=r"^camera picamera: could not open"):
         camera.open_camera("picamera")
 
 

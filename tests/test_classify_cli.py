@@ -93,7 +93,8 @@ def test_backends_agree(images: Path, backend: str) -> None:
     proc = classify(str(images), "--backend", backend, "--threads", "1", "--json")
     labels = [json.loads(ln)["top_k"][0]["class"] for ln in proc.stdout.splitlines()]
     reference = json.loads((bundled.bundles_root() / "second" / "manifest.json").read_text())
-    top1 = np.load(bundled.bundles_root() / "second" / reference["reference"]["predictions"]["file"])
+    pred_file = reference["reference"]["predictions"]["file"]
+    top1 = np.load(bundled.bundles_root() / "second" / pred_file)
     keras_labels = [dataset.CLASS_NAMES[i] for i in top1[:12]]
     assert sum(a == b for a, b in zip(labels, keras_labels, strict=True)) >= 11
 
@@ -193,3 +194,19 @@ def test_camera_video_file_is_classified(tmp_path: Path) -> None:
     truth = [dataset.CLASS_NAMES[i] for i in test.labels[:5]]
     assert sum(r["top_k"][0]["class"] == t for r, t in zip(records, truth, strict=True)) >= 4
     assert len(list(out.glob("*.png"))) == 5
+
+
+def test_full_test_set_as_png_files_gives_the_verified_int8_accuracy(tmp_path: Path) -> None:
+    """All 10,000 test images written as PNG and read back through edge-classify reproduce
+    the accuracy the exporter verified for the shipped int8 model, to the last image."""
+    pngs.write(tmp_path)
+    proc = classify(str(tmp_path), "--model", "first", "--backend", "litert", "--json", "-q")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    records = [json.loads(ln) for ln in proc.stdout.splitlines()]
+    assert len(records) == 10_000
+    names = list(dataset.CLASS_NAMES)
+    correct = sum(names.index(r["top_k"][0]["class"]) == pngs.label_of(Path(r["path"]))
+                  for r in records)
+    manifest = json.loads((bundled.bundles_root() / "first" / "manifest.json").read_text())
+    verified = manifest["artifacts"]["first-int8.tflite"]["verification"]["accuracy"]
+    assert correct / 10_000 == pytest.approx(verified, abs=1e-9)

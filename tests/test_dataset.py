@@ -56,7 +56,7 @@ def test_flipped_byte_is_refused(tmp_path: Path, data_dir: Path,
     raw[len(raw) // 2] ^= 0x01
     target.write_bytes(bytes(raw))
     monkeypatch.setenv(dataset.ENV_VAR, str(tmp_path))
-    with pytest.raises(DataError, match="checksum mismatch.*t10k-labels"):
+    with pytest.raises(DataError, match=r"checksum mismatch.*t10k-labels"):
         dataset.load_split("test", download=False)
 
 

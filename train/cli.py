@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 import numpy as np
+
 from fmnist_edge.edge import atomic, cli_util
 from fmnist_edge.train.models import ARCHITECTURES
 

@@ -17,6 +17,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+
 from fmnist_edge.edge import dataset
 from fmnist_edge.train import models
 

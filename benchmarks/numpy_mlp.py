@@ -1,0 +1,52 @@
+"""The tutorial's MLPs as a plain numpy forward pass: the speed floor for the edge runner.
+
+An MLP this small is a few matrix products; ``relu(x @ W + b)`` per hidden layer and a
+softmax at the end is the least work any runtime can do.  The edge runner's target is to
+stay within 2x of this, while also handling quantised files, other runtimes and manifests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NumpyMLP:
+    """Dense layers (kernel, bias) with ReLU between them and softmax at the end."""
+
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    @classmethod
+    def from_keras(cls, model: Any) -> NumpyMLP:
+        """Copy the Dense layers' weights out of a Keras model (Flatten has none)."""
+        layers = []
+        for layer in model.layers:
+            weights = layer.get_weights()
+            if not weights:
+                continue
+            if len(weights) != 2:
+                raise ValueError(f"{layer.name}: expected a Dense kernel and bias")
+            kernel, bias = weights
+            layers.append((np.ascontiguousarray(kernel, dtype=np.float32),
+                           np.ascontiguousarray(bias, dtype=np.float32)))
+        if not layers:
+            raise ValueError(f"{model.name}: no Dense layers")
+        return cls(tuple(layers))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) or (N, 784) float32 in [0, 1] → (N, 10) float32 probabilities."""
+        h = x.reshape(len(x), -1)
+        for kernel, bias in self.layers[:-1]:
+            h = np.maximum(h @ kernel + bias, 0.0)
+        kernel, bias = self.layers[-1]
+        return softmax(h @ kernel + bias)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so large logits cannot overflow."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
