@@ -47,10 +47,11 @@ def cli(artifacts: Path, output: Path, models: str, rounds: int, calls: int,
     if not names or set(names) - {"first", "second"}:
         raise click.BadParameter(f"{models!r}: choose from first, second",
                                  param_hint="'--models'")
-    cli_util.check_writable(output)
     settings = compare.Settings(models=names, rounds=rounds, calls=calls,
                                 cold_rounds=cold_rounds, cold_model=cold_model,
                                 install_size=install_size)
+    compare.check_inputs(artifacts, settings)  # before creating any folder
+    cli_util.check_writable(output)
     result = compare.run(artifacts, settings,
                          lambda msg: click.echo(f"fmnist-compare: {msg}", err=True))
     atomic.write_json(output / "compare.json", result)
@@ -111,6 +112,9 @@ def install_lines(inst: dict[str, Any] | None) -> list[str]:
     lines = [f"- `pip install {' '.join(inst['packages'])}` in a fresh venv: site-packages "
              f"**{inst['site_packages_mb']:.1f} MB** ({inst['without_pip_mb']:.1f} MB without "
              "the venv's own pip)", f"- Installed: {pkgs}"]
+    for py, mb in (inst.get("pi_aarch64") or {}).items():
+        size = f"**{mb:.1f} MB**" if mb is not None else "not resolvable"
+        lines.append(f"- On a 64-bit Raspberry Pi (aarch64 wheels, CPython {py}): {size}")
     if inst.get("tensorflow_stack_mb"):
         lines.append(f"- For scale, TensorFlow and its requirements in this venv: "
                      f"{inst['tensorflow_stack_mb']:.0f} MB "

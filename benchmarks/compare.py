@@ -309,9 +309,33 @@ def install_size() -> dict[str, Any]:
     tf = tensorflow_size_mb()
     return {"packages": list(EDGE_PACKAGES), "site_packages_mb": total,
             "without_pip_mb": total - empty,
+            "pi_aarch64": {py: pi_install_mb(py) for py in PI_PYTHONS},
             "installed": {p["name"]: p["version"] for p in json.loads(versions)},
             "tensorflow_stack_mb": tf,
             "tensorflow_over_edge": tf / (total - empty) if tf else None}
+
+
+#: CPython versions of 64-bit Raspberry Pi OS: Debian 12 (bookworm) and Debian 13 (trixie).
+PI_PYTHONS = ("3.11", "3.13")
+#: manylinux tags an aarch64 Pi with glibc 2.36+ accepts (pip takes the exact list given).
+PI_PLATFORMS = tuple(f"manylinux_2_{v}_aarch64" for v in (17, 24, 27, 28, 31, 34, 35, 36))
+
+
+def pi_install_mb(python: str) -> float | None:
+    """MB the edge dependencies take on a 64-bit Raspberry Pi, from the aarch64 wheels.
+
+    ``pip install --target --platform`` unpacks the very wheels a Pi would get (and
+    byte-compiles them, as an install on the Pi does), so the device's footprint is
+    measured here without a Pi.  None if pip cannot resolve them.
+    """
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-pi-") as tmp:
+        platforms = [a for tag in PI_PLATFORMS for a in ("--platform", tag)]
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                              "--disable-pip-version-check", "--target", tmp,
+                              "--only-binary=:all:", "--python-version", python,
+                              "--implementation", "cp", *platforms, *EDGE_PACKAGES],
+                             capture_output=True, text=True, check=False)
+        return folder_mb(Path(tmp)) if pip.returncode == 0 else None
 
 
 def folder_mb(folder: Path) -> float:

@@ -71,15 +71,16 @@ def cli(bundles: tuple[Path, ...], runs: int, warmup: int, batch: int,
     results = _run_all(jobs)
     notes += [f"{r['model']}/{r['artifact']} ({r['runtime']}, {r['threads']} threads): "
               f"failed: {r['error']}" for r in results if "error" in r]
-    report = {"machine": bench.machine_info(),
+    public = [_public(r) for r in results]
+    report: dict[str, Any] = {"machine": bench.machine_info(),
               "settings": {"runs": runs, "warmup": warmup, "batch": batch,
                            "threads": list(threads), "parity": not no_parity and not data_note,
                            "memory": "peak RSS (VmHWM) of a fresh process per measurement"},
-              "notes": notes, "results": [_public(r) for r in results]}
+              "notes": notes, "results": public}
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(table(report["results"]))
+        click.echo(table(public))
     if output is not None:
         _write_reports(output, report, results)
     return cli_util.EXIT_FAILED if any("error" in r for r in results) else 0

@@ -82,8 +82,7 @@ def _run_files(model: EdgeModel, args: tuple[str, ...], recursive: bool, method:
             failed += item.fatal
             continue
         try:
-            img = photo.open_image(item.data if item.data is not None else item.path,
-                                   item.name)
+            img = photo.open_image(item.source, item.name)
             pred = classify(model, photo.to_pixels(img, method), item.name, k)
         except UserError as exc:
             click.echo(f"edge-classify: {exc}", err=True)

@@ -31,6 +31,14 @@ class Item:
     path: Path | None = None
     data: bytes | None = None
 
+    @property
+    def source(self) -> Path | bytes:
+        """What to decode: the bytes read from stdin, else the file."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None, "an Item holds a path or data"
+        return self.path
+
 
 @dataclass(frozen=True)
 class Issue:
