@@ -20,6 +20,7 @@ import click
 
 from fmnist_edge.benchmarks import compare
 from fmnist_edge.edge import atomic, cli_util
+from fmnist_edge.train.models import ARCHITECTURES
 
 
 @click.command(name="fmnist-compare", context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +29,7 @@ from fmnist_edge.edge import atomic, cli_util
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Folder for compare.md and compare.json.")
 @click.option("-m", "--models", default="first,second", show_default=True,
+              callback=cli_util.comma_choices(ARCHITECTURES),
               help="Comma-separated models for the warm-latency race.")
 @click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Interleaved warm-latency rounds.")
@@ -35,19 +37,15 @@ from fmnist_edge.edge import atomic, cli_util
               help="Timed calls per contender per round (Keras predict: a tenth).")
 @click.option("--cold-rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Alternating fresh-process rounds for the cold start.")
-@click.option("--cold-model", type=click.Choice(["first", "second"]), default="second",
+@click.option("--cold-model", type=click.Choice(list(ARCHITECTURES)), default="second",
               show_default=True, help="Model the cold-start processes classify with.")
 @click.option("--install-size", is_flag=True,
               help="Also measure an edge-only venv's size (runs pip; may download).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def cli(artifacts: Path, output: Path, models: str, rounds: int, calls: int,
+def cli(artifacts: Path, output: Path, models: tuple[str, ...], rounds: int, calls: int,
         cold_rounds: int, cold_model: str, install_size: bool, as_json: bool) -> int:
     """Compare the edge runner with Keras predict, a Keras call and plain numpy."""
-    names = tuple(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))
-    if not names or set(names) - {"first", "second"}:
-        raise click.BadParameter(f"{models!r}: choose from first, second",
-                                 param_hint="'--models'")
-    settings = compare.Settings(models=names, rounds=rounds, calls=calls,
+    settings = compare.Settings(models=models, rounds=rounds, calls=calls,
                                 cold_rounds=cold_rounds, cold_model=cold_model,
                                 install_size=install_size)
     compare.check_inputs(artifacts, settings)  # before creating any folder

@@ -91,13 +91,13 @@ def run(artifacts: Path, settings: Settings, log: Log) -> dict[str, Any]:
     test = dataset.load_split("test")
     log("importing TensorFlow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    from fmnist_edge.export.bundle import load_model  # checks the file, one-line errors
 
     result: dict[str, Any] = {"machine": _machine(), "settings": asdict(settings),
                               "warm": {}}
     for name in settings.models:
         log(f"{name}: warm single-image latency, {settings.rounds} interleaved rounds")
-        model = keras.models.load_model(artifacts / f"{name}.keras")
+        model = load_model(artifacts / f"{name}.keras", name).keras
         result["warm"][name] = warm_latency(artifacts / "bundles" / name, model,
                                             test.images[:1], settings)
     log(f"cold start: {settings.cold_rounds} alternating rounds of fresh processes")
@@ -292,9 +292,14 @@ def install_size() -> dict[str, Any]:
     """site-packages MB of a throwaway venv with only the edge dependencies installed."""
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-venv-") as tmp:
         venv = Path(tmp) / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True,
-                       capture_output=True)
-        site = next((venv / "lib").glob("python*/site-packages"))
+        made = subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False,
+                              capture_output=True, text=True)
+        sites = sorted((venv / "lib").glob("python*/site-packages"))
+        if made.returncode != 0 or not sites:
+            tail = (made.stderr.strip().splitlines() or ["no site-packages"])[-1]
+            raise UserError(f"cannot create a venv to measure the install ({tail}); "
+                            "on Debian: sudo apt install python3-venv")
+        site = sites[0]
         empty = folder_mb(site)
         pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
                               "--disable-pip-version-check", *EDGE_PACKAGES],
@@ -305,7 +310,7 @@ def install_size() -> dict[str, Any]:
         total = folder_mb(site)
         versions = subprocess.run(
             [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"],
-            capture_output=True, text=True, check=True).stdout
+            capture_output=True, text=True, check=False).stdout or "[]"
     tf = tensorflow_size_mb()
     return {"packages": list(EDGE_PACKAGES), "site_packages_mb": total,
             "without_pip_mb": total - empty,

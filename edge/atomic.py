@@ -60,30 +60,39 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield an empty temporary folder; swap it in for ``target`` only on success.
 
     The previous ``target`` (if any) is kept until the new one is in place, so a failed or
-    interrupted build leaves the old folder exactly as it was.
+    interrupted build leaves the old folder exactly as it was.  The swap is two renames; if
+    a run dies between them, the next call finds the old folder parked and restores it.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.parent / f".{target.name}.old"
+    if old.exists() and not target.exists():
+        os.replace(old, target)  # an earlier run died mid-swap: put the old folder back
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
-    old = target.parent / f".{target.name}.old"
     try:
         yield tmp
-        if old.exists():
-            shutil.rmtree(old)
-        if target.exists():
-            os.replace(target, old)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if old.exists() and not target.exists():
-                os.replace(old, target)  # put the previous folder back
-            raise
-        if old.exists():
-            shutil.rmtree(old)
+        _swap(tmp, target, old)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(new: Path, target: Path, old: Path) -> None:
+    """Replace ``target`` by ``new``; on any interruption, put the previous one back."""
+    if old.exists():
+        shutil.rmtree(old)
+    had_target = target.exists()
+    if had_target:
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if had_target and not target.exists():
+            os.replace(old, target)
+        raise
+    if had_target:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

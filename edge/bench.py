@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_edge.edge import dataset, runtimes
+from fmnist_edge.edge import dataset, metrics, runtimes
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.errors import DataError, UserError
 
@@ -234,12 +234,10 @@ def parity(model: Any) -> dict[str, Any]:
     test = dataset.load_split("test", download=False)
     pred = model.predict(test.images).argmax(axis=1)
     labels = test.labels.astype(np.int64)
-    classes = len(model.class_names)
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(confusion, (labels, pred), 1)
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    confusion = metrics.confusion_matrix(labels, pred, len(model.class_names))
+    per_class = metrics.per_class_accuracy(confusion)
     out: dict[str, Any] = {
-        "images": len(labels), "accuracy": float(np.mean(pred == labels)),
+        "images": len(labels), "accuracy": metrics.agreement(pred, labels),
         "per_class_accuracy": {n: float(a) for n, a in zip(model.class_names, per_class,
                                                            strict=True)},
         "confusion": confusion.tolist(), "agreement": None, "keras_accuracy": None,
@@ -247,7 +245,7 @@ def parity(model: Any) -> dict[str, Any]:
     ref = model.manifest.reference
     if ref.get("predictions", {}).get("file"):
         top1 = np.load(model.manifest.verify_file(ref["predictions"]["file"]))
-        out["agreement"] = float(np.mean(top1.astype(np.int64) == pred))
+        out["agreement"] = metrics.agreement(top1, pred)
     if ref.get("keras_test_accuracy") is not None:
         out["keras_accuracy"] = float(ref["keras_test_accuracy"])
     return out

@@ -90,27 +90,15 @@ def _run_all(jobs: list[bench.Job]) -> list[dict[str, Any]]:
     """Run the jobs one after another (never in parallel: they would disturb each other)."""
     results = []
     for i, job in enumerate(jobs):
-        _progress(i, len(jobs), f"{job.artifact} {job.backend} t={job.threads}")
+        cli_util.progress(i, len(jobs), f"{i}/{len(jobs)} {job.artifact} {job.backend} "
+                          f"t={job.threads}", log_steps=True)
         result = bench.run_job(job)
         if "error" in result:
             click.echo(f"\nedge-bench: {job.artifact} ({job.backend}): {result['error']}",
                        err=True)
         results.append(result)
-    _progress(len(jobs), len(jobs), "done")
-    if sys.stderr.isatty():
-        click.echo("", err=True)
+    cli_util.progress(len(jobs), len(jobs), f"{len(jobs)}/{len(jobs)} done", log_steps=True)
     return results
-
-
-def _progress(done: int, total: int, label: str) -> None:
-    """A one-line bar on stderr, redrawn in place (one line per step when not a terminal)."""
-    width = 24
-    filled = width * done // max(total, 1)
-    line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}"
-    if sys.stderr.isatty():
-        click.echo(f"\r{line:<79}", err=True, nl=False)
-    else:
-        click.echo(line, err=True)
 
 
 def _public(result: dict[str, Any]) -> dict[str, Any]:
@@ -241,15 +229,20 @@ def write_plots(out: Path, results: list[dict[str, Any]]) -> tuple[list[str], st
     except ImportError:
         return [], "matplotlib not installed: plots skipped (pip install matplotlib)"
     ok = [r for r in results if "error" not in r]
-    written = []
+    written: list[str] = []
     for name, draw in (("latency.png", _plot_latency), ("accuracy_vs_size.png", _plot_size),
                        ("confusion.png", _plot_confusion)):
-        fig = draw(plt, ok)
-        if fig is None:
-            continue
-        with atomic.atomic_path(out / name, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            fig = draw(plt, ok)
+            if fig is None:
+                continue
+            try:
+                with atomic.atomic_path(out / name, suffix=".png") as tmp:
+                    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+            finally:
+                plt.close(fig)
+        except (TypeError, ValueError) as exc:  # a matplotlib API change must not lose the run
+            return written, f"plot {name} failed ({exc}); the figures are in benchmark.json"
         written.append(name)
     return written, None
 
@@ -260,7 +253,8 @@ def _plot_latency(plt: Any, results: list[dict[str, Any]]) -> Any:
     if not timed:
         return None
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(timed) + 1.5))
-    ax.boxplot([r["samples_ms"] for r in timed], vert=False, showfliers=False)
+    ax.boxplot([r["samples_ms"] for r in timed], orientation="horizontal",
+               showfliers=False)
     ax.set_yticks(range(1, len(timed) + 1),
                   [f"{r['artifact']} {r['runtime']} t{r['threads']}" for r in timed])
     ax.set_xscale("log")

@@ -55,6 +55,10 @@ def cli(images: tuple[str, ...], model_arg: str | None, backend: str | None,
     if camera is not None and images:
         raise click.UsageError("--camera takes no image arguments")
     model = EdgeModel.open(bundled.resolve_model_arg(model_arg), backend, threads)
+    expected = model.manifest.preprocessing.size
+    if expected != photo.SIZE:
+        raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
+                        f"this runner makes {photo.SIZE}")
     k = min(k, len(model.class_names))
     if camera is not None:
         if save_frames is not None:
@@ -117,8 +121,10 @@ def _run_camera(model: EdgeModel, source: str, method: str, k: int, as_json: boo
             for frame in frames:
                 count += 1
                 pred = classify(model, photo.frame_to_pixels(frame, method), f"frame {count}", k)
-                _emit(pred, as_json) if as_json else click.echo(
-                    f"{pred.line()}  {pred.latency_ms:.2f} ms")
+                if as_json:
+                    _emit(pred, as_json)
+                else:
+                    click.echo(f"{pred.line()}  {pred.latency_ms:.2f} ms")
                 if save_dir is not None:
                     camera.save_frame(camera.annotate(frame, pred.line()),
                                       save_dir / f"frame_{count:06d}.png")
@@ -126,7 +132,9 @@ def _run_camera(model: EdgeModel, source: str, method: str, k: int, as_json: boo
                     break
     except KeyboardInterrupt:
         click.echo(f"stopped after {count} frames", err=True)
-    return 0 if count else cli_util.EXIT_FAILED
+    if not count:
+        raise UserError(f"camera {source}: delivered no frames")
+    return 0
 
 
 def main() -> None:

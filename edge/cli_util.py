@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -41,10 +42,57 @@ def run(command: click.Command, args: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         click.echo(f"{prog}: error: {where}{exc.strerror or exc}", err=True)
         return EXIT_FAILED
+    except ImportError as exc:  # an optional part (TensorFlow, matplotlib, cv2) is missing
+        missing = exc.name or str(exc)
+        click.echo(f"{prog}: error: {missing} is not installed; {_extra_hint(prog)}", err=True)
+        return EXIT_FAILED
     except MemoryError:
         click.echo(f"{prog}: error: out of memory", err=True)
         return EXIT_FAILED
     return result if isinstance(result, int) else 0
+
+
+def _extra_hint(prog: str) -> str:
+    """Which extra brings what a command needs."""
+    extra = {"fmnist-train": "train", "fmnist-export": "export",
+             "fmnist-compare": "export"}.get(prog, "all")
+    return f"pip install 'fmnist-edge[{extra}]'"
+
+
+def progress(done: float, total: float, label: str, log_steps: bool = False) -> None:
+    """One progress bar for every command, on stderr.
+
+    On a terminal it is redrawn in place and ends with a newline when ``done == total``.
+    In a log (not a terminal) it prints only the final line, or one line per call with
+    ``log_steps`` (for a few long steps, such as benchmark jobs).
+    """
+    finished = done >= total
+    interactive = sys.stderr.isatty()
+    if not interactive and not (finished or log_steps):
+        return
+    width = 24
+    filled = int(width * min(done / total, 1.0)) if total else width
+    line = f"[{'#' * filled}{'.' * (width - filled)}] {label}"
+    if interactive:
+        click.echo(f"\r{line:<79}", err=True, nl=finished)
+    else:
+        click.echo(line, err=True)
+
+
+def comma_choices(allowed: Iterable[str], what: str = "model"
+                  ) -> Callable[..., tuple[str, ...]]:
+    """A click callback: ``"first,second"`` → ``("first", "second")``, each one checked."""
+    choices = tuple(allowed)
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise click.BadParameter(f"unknown {what} {', '.join(bad) or '(none)'}; choose from "
+                                     f"{', '.join(choices)}", ctx, param)
+        return names
+
+    return parse
 
 
 def check_writable(folder: Path) -> None:

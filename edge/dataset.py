@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_edge.edge import atomic
+from fmnist_edge.edge import atomic, cli_util
 from fmnist_edge.edge.errors import DataError
 
 #: Official class names, in label order (zalandoresearch/fashion-mnist README).
@@ -136,23 +136,21 @@ def _download(spec: IdxFile, target: Path, env_dir: str | None) -> Path:
         with atomic.atomic_path(target) as tmp:
             _fetch(url, tmp, spec.size)
             verify(tmp, spec)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         raise DataError(f"could not download {url} ({exc}); " + _missing_message(spec, env_dir)
                         ) from exc
     return target
 
 
 def _fetch(url: str, dest: Path, expected: int) -> None:
-    """Stream ``url`` into ``dest``, drawing a simple progress bar on stderr."""
+    """Stream ``url`` into ``dest`` with a progress bar (see :func:`cli_util.progress`)."""
+    label = url.rsplit("/", 1)[-1]
     with urllib.request.urlopen(url, timeout=30) as resp, open(dest, "wb") as out:
         done = 0
         while chunk := resp.read(1 << 16):
             out.write(chunk)
             done += len(chunk)
-            frac = min(done / expected, 1.0)
-            sys.stderr.write(f"\r{dest.name[-30:]:>30} [{'#' * int(30 * frac):<30}] "
-                             f"{done / 1e6:6.1f}/{expected / 1e6:.1f} MB")
-        sys.stderr.write("\n")
+            cli_util.progress(done, expected, f"{label} {done / 2**20:.1f} MiB")
 
 
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:

@@ -71,17 +71,28 @@ def expand(args: tuple[str, ...], recursive: bool = False) -> Iterator[Item | Is
             yield Issue(arg, "no such file or folder")
 
 
-def _walk(folder: Path, recursive: bool) -> Iterator[Item | Issue]:
-    """Images in a folder, sorted; other files and (without --recursive) subfolders noted."""
+def _walk(folder: Path, recursive: bool,
+          seen: set[tuple[int, int]] | None = None) -> Iterator[Item | Issue]:
+    """Images in a folder, sorted; other files and (without --recursive) subfolders noted.
+
+    ``seen`` holds the (device, inode) of every folder entered, so a symlink loop is
+    reported once instead of classifying the same images over and over.
+    """
+    seen = set() if seen is None else seen
     try:
+        key = (folder.stat().st_dev, folder.stat().st_ino)
         entries = sorted(folder.iterdir())
     except OSError as exc:
         yield Issue(str(folder), f"cannot list folder ({exc.strerror or exc})")
         return
+    if key in seen:
+        yield Issue(str(folder), "skipped: folder already visited (symlink loop)", fatal=False)
+        return
+    seen.add(key)
     for entry in entries:
         if entry.is_dir():
             if recursive:
-                yield from _walk(entry, recursive)
+                yield from _walk(entry, recursive, seen)
             else:
                 yield Issue(str(entry), "skipped folder (use --recursive)", fatal=False)
         elif entry.suffix.lower() in IMAGE_SUFFIXES:

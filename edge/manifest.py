@@ -15,7 +15,8 @@ Schema (version 1)::
       "preprocessing": {"scale": 0.00392156..., "offset": 0.0,
                         "polarity": "light-on-dark", "size": [28, 28]},
       "artifacts": {
-        "int8.tflite": {"format": "tflite", "precision": "int8", "bytes": 0, "sha256": "...",
+        "first-int8.tflite": {"format": "tflite", "precision": "int8", "bytes": 0,
+                              "sha256": "...",
                         "input":  {"name": "...", "dtype": "int8", "shape": [-1, 28, 28],
                                    "scale": 0.0039, "zero_point": -128},
                         "output": {"name": "...", "dtype": "int8", "shape": [-1, 10],
@@ -123,6 +124,8 @@ class Manifest:
 
     def verify_file(self, name: str) -> Path:
         """Check a listed file's size and SHA-256; refuse it if either differs."""
+        if Path(name).name != name:
+            raise BundleError(f"{name}: not a plain file name inside the bundle")
         entry = self._file_entry(name)
         path = self.path(name)
         if not path.is_file():
@@ -154,17 +157,23 @@ def load(bundle_dir: Path) -> Manifest:
         raise BundleError(f"{path}: not valid JSON ({exc})") from exc
     try:
         return _parse(Path(bundle_dir), raw)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise BundleError(f"{path}: malformed manifest ({type(exc).__name__}: {exc})") from exc
 
 
+#: Pixel polarities a runner knows how to produce (Fashion-MNIST's own).
+POLARITIES = ("light-on-dark",)
+
+
 def _parse(root: Path, raw: dict[str, Any]) -> Manifest:
-    if raw.get("format") != FORMAT:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise BundleError(f"{root / MANIFEST_NAME}: not an {FORMAT} manifest")
     if int(raw["version"]) > VERSION:
         raise BundleError(f"{root / MANIFEST_NAME}: manifest version {raw['version']} is newer "
                           f"than this runner understands ({VERSION}); upgrade fmnist-edge")
     pre = raw["preprocessing"]
+    if not isinstance(raw["artifacts"], dict):
+        raise TypeError("artifacts must be an object of file name → entry")
     artifacts = {
         name: Artifact(file=name, format=str(a["format"]), precision=str(a["precision"]),
                        bytes=int(a["bytes"]), sha256=str(a["sha256"]),
@@ -176,9 +185,27 @@ def _parse(root: Path, raw: dict[str, Any]) -> Manifest:
     class_names = tuple(str(c) for c in raw["class_names"])
     if not class_names:
         raise ValueError("class_names is empty")
+    preprocessing = Preprocessing(scale=float(pre["scale"]), offset=float(pre["offset"]),
+                                  polarity=str(pre["polarity"]),
+                                  size=(int(pre["size"][0]), int(pre["size"][1])))
+    _check(preprocessing, artifacts, len(class_names))
     return Manifest(
         root=root, model=str(raw["model"]), class_names=class_names,
-        preprocessing=Preprocessing(scale=float(pre["scale"]), offset=float(pre["offset"]),
-                                    polarity=str(pre["polarity"]),
-                                    size=(int(pre["size"][0]), int(pre["size"][1]))),
-        artifacts=artifacts, reference=dict(raw.get("reference", {})), raw=raw)
+        preprocessing=preprocessing, artifacts=artifacts,
+        reference=dict(raw.get("reference", {})), raw=raw)
+
+
+def _check(pre: Preprocessing, artifacts: dict[str, Artifact], classes: int) -> None:
+    """Refuse values that would make the runner silently wrong rather than fail."""
+    if pre.polarity not in POLARITIES:
+        raise ValueError(f"preprocessing polarity {pre.polarity!r} is not one of {POLARITIES}")
+    if min(pre.size) <= 0 or pre.scale <= 0:
+        raise ValueError("preprocessing size and scale must be positive")
+    for name, art in artifacts.items():
+        if Path(name).name != name or name.startswith("."):
+            raise ValueError(f"artifact name {name!r} must be a plain file name")
+        for spec in (art.input, art.output):
+            if spec.dtype in ("int8", "uint8") and spec.scale <= 0:
+                raise ValueError(f"{name}: {spec.dtype} tensor without a positive scale")
+        if art.output.shape and art.output.shape[-1] not in (-1, classes):
+            raise ValueError(f"{name}: {art.output.shape[-1]} outputs for {classes} classes")

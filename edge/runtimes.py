@@ -4,7 +4,9 @@
 
 * ``.tflite``: ai-edge-litert (LiteRT, the successor), else tflite-runtime (frozen at 2.14,
   Python <= 3.11, numpy < 2); TensorFlow's own ``tf.lite.Interpreter`` only when asked for
-  by name (``backend="tensorflow"``), since it drags TensorFlow onto the device.
+  by name (``backend="tensorflow"``).  That one is a plug-in: the ``export`` package
+  registers it under the entry-point group :data:`PLUGIN_GROUP`, so no code in ``edge``
+  ever imports TensorFlow, and it is there only where TensorFlow is installed.
 * ``.onnx``: onnxruntime.
 
 Every session takes a batch (N, ...) in the artifact's own input dtype and returns its raw
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -63,8 +66,19 @@ def model_format(path: Path) -> str:
     raise UserError(f"{path}: unknown model type (expected .tflite or .onnx)")
 
 
+#: Entry-point group of TFLite interpreters provided by other packages, by backend name.
+PLUGIN_GROUP = "fmnist_edge.tflite_interpreters"
+
+
+def _plugin(backend: str) -> importlib.metadata.EntryPoint | None:
+    found = importlib.metadata.entry_points(group=PLUGIN_GROUP, name=backend)
+    return next(iter(found), None)
+
+
 def is_installed(backend: str) -> bool:
     """True if the runtime's Python module can be imported (without importing it)."""
+    if backend == "tensorflow" and _plugin(backend) is None:
+        return False
     try:
         return importlib.util.find_spec(MODULES[backend]) is not None
     except (ImportError, ValueError):
@@ -98,7 +112,7 @@ def _install_hint(backend: str) -> str:
         "litert": "pip install ai-edge-litert",
         "tflite-runtime": "pip install tflite-runtime (Python <= 3.11, numpy < 2)",
         "onnxruntime": "pip install onnxruntime",
-        "tensorflow": "pip install tensorflow",
+        "tensorflow": "pip install 'fmnist-edge[export]'",
     }[backend]
 
 
@@ -122,7 +136,10 @@ def _interpreter_class(backend: str) -> Any:
         return importlib.import_module("ai_edge_litert.interpreter").Interpreter
     if backend == "tflite-runtime":
         return importlib.import_module("tflite_runtime.interpreter").Interpreter
-    return importlib.import_module("tensorflow").lite.Interpreter
+    plugin = _plugin(backend)
+    if plugin is None:
+        raise UserError(f"backend {backend} is not installed ({_install_hint(backend)})")
+    return plugin.load()()
 
 
 @contextlib.contextmanager

@@ -23,8 +23,6 @@ from fmnist_edge.export.calibration import Calibration
 #: Every precision the project knows, in the order bundles and tables list them.
 PRECISIONS: tuple[str, ...] = ("float32", "float16", "dynamic", "int8")
 
-#: The name the exported models give their input tensor (matches the Keras ``Input``).
-INPUT_NAME = "pixels"
 
 
 class ExportError(UserError):

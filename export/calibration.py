@@ -19,17 +19,15 @@ from fmnist_edge.edge import dataset
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.manifest import Preprocessing
 from fmnist_edge.edge.preprocess import pixels_to_float
-from fmnist_edge.train.fit import PIXEL_SCALE
-from fmnist_edge.train.models import INPUT_SHAPE, NUM_CLASSES
+from fmnist_edge.train.models import NUM_CLASSES, PREPROCESSING
 
 DEFAULT_SIZE = 300
 DEFAULT_SEED = 777
 
 
 def training_preprocessing() -> Preprocessing:
-    """The preprocessing the models were trained with (``pixel / 255``, dataset polarity)."""
-    return Preprocessing(scale=PIXEL_SCALE, offset=0.0, polarity="light-on-dark",
-                         size=(INPUT_SHAPE[0], INPUT_SHAPE[1]))
+    """The preprocessing the models were trained with (defined once, in train.models)."""
+    return PREPROCESSING
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ FORMAT_PRECISIONS = {"tflite": PRECISIONS, "onnx": ("float32", "int8")}
               help="Folder holding the trained <model>.keras files.")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
               help="Bundles go to <output>/bundles/<model>/.  [default: the artifacts folder]")
-@click.option("-m", "--models", "model_names", default="first,second", show_default=True,
+@click.option("-m", "--models", "names", default="first,second", show_default=True,
+              callback=cli_util.comma_choices(ARCHITECTURES),
               help="Comma-separated models to export (first, second).")
 @click.option("--float32", "float32", is_flag=True, help="Export float32 (TFLite, ONNX).")
 @click.option("--float16", "float16", is_flag=True, help="Export float16 weights (TFLite).")
@@ -52,11 +53,10 @@ FORMAT_PRECISIONS = {"tflite": PRECISIONS, "onnx": ("float32", "int8")}
 @click.option("--keep-failed", is_flag=True,
               help="Replace the bundle even if an artifact fails verification.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON, not a table.")
-def cli(artifacts: Path, output: Path | None, model_names: str, float32: bool, float16: bool,
+def cli(artifacts: Path, output: Path | None, names: tuple[str, ...], float32: bool, float16: bool,
         dynamic: bool, int8: bool, all_: bool, fmt: str | None, calibration_size: int,
         per_channel: bool, keep_failed: bool, as_json: bool) -> int:
     """Export, verify and bundle the trained Fashion-MNIST models for the device."""
-    names = _parse_models(model_names)
     chosen = {"float32": float32, "float16": float16, "dynamic": dynamic, "int8": int8}
     precisions = _precisions(chosen, all_)
     formats = (fmt,) if fmt else FORMATS
@@ -109,16 +109,6 @@ def _print_table(reports: list[bundle.BundleReport]) -> None:
         status = "written" if r.replaced else f"NOT written{kept}"
         verdict = "all checks passed" if r.passed else "verification FAILED"
         click.echo(f"{r.model}: {verdict}; {r.folder} {status}{ratio}")
-
-
-def _parse_models(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    bad = [n for n in names if n not in ARCHITECTURES]
-    if bad or not names:
-        raise click.BadParameter(
-            f"unknown model {', '.join(bad) or '(none)'}; choose from {', '.join(ARCHITECTURES)}",
-            param_hint="--models")
-    return names
 
 
 def _precisions(chosen: dict[str, bool], all_: bool) -> tuple[str, ...]:

@@ -27,12 +27,11 @@ from onnxruntime.quantization import (
 )
 
 from fmnist_edge.edge.manifest import TensorSpec
-from fmnist_edge.export.base import INPUT_NAME, Exporter, ExportError, first_line, silenced_stdout
+from fmnist_edge.export.base import Exporter, ExportError, first_line, silenced_stdout
 from fmnist_edge.export.calibration import Calibration
-from fmnist_edge.train.models import INPUT_SHAPE
+from fmnist_edge.train.models import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME
 
 OPSET = 17
-OUTPUT_NAME = "probabilities"
 BATCH_DIM = "batch"
 
 _ONNX_DTYPES = {1: "float32", 10: "float16", 3: "int8", 2: "uint8"}

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from fmnist_edge.edge import metrics
 from fmnist_edge.edge.model import EdgeModel
 
 #: Minimum top-1 agreement with Keras, per precision.  Float artifacts must be near
@@ -91,9 +92,9 @@ def compare(probabilities: np.ndarray, reference: Reference, precision: str,
             backend: str) -> Result:
     """Artifact probabilities vs the Keras reference → figures and pass/fail."""
     top1 = probabilities.argmax(axis=1)
-    accuracy = float((top1 == reference.labels).mean())
+    accuracy = metrics.agreement(top1, reference.labels)
     delta = accuracy - reference.accuracy
-    agreement = float((top1 == reference.top1).mean())
+    agreement = metrics.agreement(top1, reference.top1)
     return Result(accuracy=accuracy, keras_accuracy=reference.accuracy, accuracy_delta=delta,
                   agreement=agreement,
                   max_abs_diff=float(np.max(np.abs(probabilities - reference.probabilities))),

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from fmnist_edge.benchmarks import pngs
-from fmnist_edge.edge import bundled, dataset
+from fmnist_edge.edge import bundled, dataset, runtimes
 
 pytestmark = pytest.mark.skipif(not bundled.names(), reason="no shipped bundle (make bundles)")
 
@@ -88,7 +88,8 @@ def test_stdin_glob_and_recursive(images: Path, tmp_path: Path) -> None:
     assert "Trouser" in deep.stdout
 
 
-@pytest.mark.parametrize("backend", ["litert", "onnxruntime"])
+@pytest.mark.parametrize("backend", [b for b in ("litert", "onnxruntime", "tflite-runtime")
+                                     if runtimes.is_installed(b)])
 def test_backends_agree(images: Path, backend: str) -> None:
     proc = classify(str(images), "--backend", backend, "--threads", "1", "--json")
     labels = [json.loads(ln)["top_k"][0]["class"] for ln in proc.stdout.splitlines()]
@@ -121,8 +122,8 @@ def test_bad_inputs_each_get_one_line_and_the_rest_still_run(images: Path,
     proc = classify(str(good), *args, "-q")
     no_traceback(proc)
     assert proc.returncode == 1
-    assert proc.stdout.splitlines() == [f"{good}: Ankle boot (1.00)"] or \
-        proc.stdout.startswith(f"{good}: Ankle boot")
+    assert len(proc.stdout.splitlines()) == 1
+    assert proc.stdout.startswith(f"{good}: Ankle boot (")
     err = proc.stderr.splitlines()
     assert len(err) == len(bad)
     for name, line in zip(bad, err, strict=True):

@@ -45,9 +45,20 @@ def test_base_install_on_a_pi_is_light_and_has_litert(python: str) -> None:
 
 
 def test_tflite_runtime_extra_only_where_wheels_exist() -> None:
+    """tflite-runtime (and the numpy < 2 it needs) only on Python <= 3.11."""
     extra = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
-    assert "tflite-runtime" in resolved(extra["tflite-runtime"], pi_environment("3.11"))
-    assert "tflite-runtime" not in resolved(extra["tflite-runtime"], pi_environment("3.13"))
+    assert resolved(extra["tflite-runtime"], pi_environment("3.11")) == {"tflite-runtime",
+                                                                         "numpy"}
+    assert resolved(extra["tflite-runtime"], pi_environment("3.13")) == set()
+
+
+def test_no_litert_where_it_has_no_wheels() -> None:
+    """32-bit Pi OS (armv7l) and Windows must still install: ONNX or tflite-runtime there."""
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    armv7 = {**pi_environment("3.11"), "platform_machine": "armv7l"}
+    assert resolved(project["dependencies"], armv7) == {"numpy", "pillow", "click"}
+    windows = {**pi_environment("3.11"), "sys_platform": "win32", "platform_machine": "AMD64"}
+    assert "ai-edge-litert" not in resolved(project["dependencies"], windows)
 
 
 def test_training_extra_picks_a_tensorflow_for_each_machine() -> None:

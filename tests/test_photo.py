@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -324,15 +323,13 @@ def test_decompression_bomb_refused_from_header(tmp_path: Path, side: int) -> No
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header(side, side))
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         message = refused(path, "bomb.png")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert "too large" in message
-    assert time.perf_counter() - start < 1.0
-    assert peak < 5_000_000
+    assert peak < 5_000_000  # refused from the header: nothing was decoded
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ METRICS_FILE = "metrics.json"
 @click.command(name="fmnist-train", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), default="artifacts",
               show_default=True, help="Folder for models, metrics and plots.")
-@click.option("-m", "--models", "model_names", default="first,second", show_default=True,
+@click.option("-m", "--models", "names", default="first,second", show_default=True,
+              callback=cli_util.comma_choices(ARCHITECTURES),
               help="Comma-separated models to train (first, second).")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
@@ -36,10 +37,9 @@ METRICS_FILE = "metrics.json"
               help="Stop when validation loss stops improving; keep the best weights.")
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--quiet", is_flag=True, help="No per-epoch progress.")
-def cli(output: Path, model_names: str, epochs: int, batch_size: int, seed: int,
+def cli(output: Path, names: tuple[str, ...], epochs: int, batch_size: int, seed: int,
          subset: int | None, early_stopping: bool, patience: int, quiet: bool) -> None:
     """Train the tutorial's Fashion-MNIST MLPs and evaluate them on the official test set."""
-    names = _parse_models(model_names)
     cli_util.check_writable(output)
     from fmnist_edge.train import fit, plots  # TensorFlow loads only past option checks
 
@@ -61,31 +61,21 @@ def cli(output: Path, model_names: str, epochs: int, batch_size: int, seed: int,
                         f"{name} model: test confusion matrix",
                         output / "plots" / f"confusion_{name}.png")
         metrics["models"][name] = {"config": fit.config_dict(cfg), **result}
+        metrics["class_names"] = list(CLASS_NAMES)
+        atomic.write_json(output / METRICS_FILE, metrics)  # each model's figures beside it
         click.echo(f"{name}: test accuracy {result['test_accuracy']:.4f}  "
                    f"val accuracy {result['val_accuracy_final']:.4f}  "
                    f"params {result['params']:,}  {result['train_seconds']:.1f}s")
-    metrics["class_names"] = list(CLASS_NAMES)
-    atomic.write_json(output / METRICS_FILE, metrics)
     plots.curves({n: m["history"] for n, m in metrics["models"].items()},
                  output / "plots" / "curves.png")
     click.echo(f"wrote {output}/", err=True)
-
-
-def _parse_models(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    bad = [n for n in names if n not in ARCHITECTURES]
-    if bad or not names:
-        raise click.BadParameter(
-            f"unknown model {', '.join(bad) or '(none)'}; choose from {', '.join(ARCHITECTURES)}",
-            param_hint="--models")
-    return names
 
 
 def _previous_metrics(path: Path) -> dict[str, Any]:
     """Keep the other model's figures when only one model is retrained."""
     try:
         old = json.loads(path.read_text())
-        if isinstance(old.get("models"), dict):
+        if isinstance(old, dict) and isinstance(old.get("models"), dict):
             return {"models": old["models"]}
     except (OSError, ValueError):
         pass

@@ -18,11 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from fmnist_edge.edge import dataset
+from fmnist_edge.edge import dataset, metrics, preprocess
 from fmnist_edge.train import models
-
-#: What the pixels are divided by before training (and, through the manifest, on the device).
-PIXEL_SCALE = 1.0 / 255.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,8 @@ def load_data(cfg: TrainConfig) -> Data:
 
 
 def _scale(images: np.ndarray) -> np.ndarray:
-    return images.astype(np.float32) * np.float32(PIXEL_SCALE)
+    """Pixels → network input through the device's own code (edge.preprocess)."""
+    return preprocess.pixels_to_float(images, models.PREPROCESSING)
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
@@ -113,14 +111,13 @@ def evaluate(model: Any, name: str, data: Data, history: dict[str, list[float]],
     y = data.y_test
     eps = 1e-7
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
-    confusion = np.zeros((models.NUM_CLASSES, models.NUM_CLASSES), dtype=np.int64)
-    np.add.at(confusion, (y, pred), 1)
-    per_class = confusion.diagonal() / confusion.sum(axis=1)
+    confusion = metrics.confusion_matrix(y, pred, models.NUM_CLASSES)
+    per_class = metrics.per_class_accuracy(confusion)
     val_acc = history["val_accuracy"]
     best = int(np.argmin(history["val_loss"]))
     return {
         "params": int(model.count_params()),
-        "test_accuracy": float((pred == y).mean()),
+        "test_accuracy": metrics.agreement(pred, y),
         "test_loss": loss,
         "val_accuracy_final": float(val_acc[-1]),
         "val_accuracy_max": float(max(val_acc)),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fmnist_edge.edge.manifest import Preprocessing
+
 #: Hidden layer widths of each model, by name; the output layer is always 10-way softmax.
 ARCHITECTURES: dict[str, tuple[int, ...]] = {
     "first": (64, 32),
@@ -18,7 +20,17 @@ ARCHITECTURES: dict[str, tuple[int, ...]] = {
 EXPECTED_PARAMS: dict[str, int] = {"first": 52_650, "second": 111_146}
 
 INPUT_SHAPE = (28, 28)
+#: What the pixels are divided by before training (and, through the manifest, on the device).
+PIXEL_SCALE = 1.0 / 255.0
 NUM_CLASSES = 10
+#: The training preprocessing, written into every bundle's manifest by the exporter and
+#: applied on the device from there: ``pixel / 255``, light garment on a dark background.
+PREPROCESSING = Preprocessing(scale=PIXEL_SCALE, offset=0.0, polarity="light-on-dark",
+                              size=INPUT_SHAPE)
+
+#: Tensor names the models carry into every exported format.
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "probabilities"
 
 
 def build(name: str) -> Any:
@@ -27,9 +39,9 @@ def build(name: str) -> Any:
 
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(ARCHITECTURES)}")
-    layers: list[Any] = [keras.Input(shape=INPUT_SHAPE, name="pixels"), keras.layers.Flatten()]
+    layers: list[Any] = [keras.Input(shape=INPUT_SHAPE, name=INPUT_NAME), keras.layers.Flatten()]
     layers += [keras.layers.Dense(w, activation="relu") for w in ARCHITECTURES[name]]
-    layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"))
+    layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax", name=OUTPUT_NAME))
     model = keras.Sequential(layers, name=name)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model

@@ -19,10 +19,12 @@ from fmnist_edge.edge import atomic
 
 
 def _save(fig: Any, target: Path) -> None:
-    fig.tight_layout()
-    with atomic.atomic_path(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with atomic.atomic_path(target, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
