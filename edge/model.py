@@ -84,9 +84,14 @@ class EdgeModel:
     @classmethod
     def open(cls, path: Path, backend: str | None = None, threads: int | None = None,
              artifact: str | None = None) -> EdgeModel:
-        """Resolve, hash-check and load; refuses a file that does not match its manifest."""
-        manifest, art = resolve(path, backend)
-        if artifact is not None:
+        """Resolve, hash-check and load; refuses a file that does not match its manifest.
+
+        ``artifact`` names one file of the bundle; otherwise the preferred runnable one.
+        """
+        if artifact is None:
+            manifest, art = resolve(path, backend)
+        else:
+            manifest = mf.load(Path(path) if Path(path).is_dir() else Path(path).parent)
             if artifact not in manifest.artifacts:
                 raise BundleError(f"{artifact}: not in {manifest.root / mf.MANIFEST_NAME}")
             art = manifest.artifacts[artifact]

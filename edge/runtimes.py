@@ -173,11 +173,6 @@ class TfliteSession:
         self._out = self._interp.get_output_details()[0]
         self._batch = int(self._in["shape"][0])
 
-    @property
-    def input_dtype(self) -> np.dtype[Any]:
-        """The dtype the model's input tensor holds."""
-        return np.dtype(self._in["dtype"])
-
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run a batch, resizing the input tensor only when the batch size changes."""
         if x.shape[0] != self._batch:
