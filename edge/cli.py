@@ -24,7 +24,20 @@ from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
 
 
-@click.command(name="edge-classify", context_settings={"help_option_names": ["-h", "--help"]})
+EXAMPLES = """\b
+Examples:
+  edge-classify shirt.jpg
+  edge-classify photos/ --recursive --top-k 3
+  edge-classify 'shots/*.png' --json
+  cat shoe.png | edge-classify -
+  edge-classify --camera --frames 100
+  edge-classify --camera clip.mp4 --save-frames annotated/
+
+Exit codes: 0 all classified, 1 some input failed, 2 usage error."""
+
+
+@click.command(name="edge-classify", context_settings={"help_option_names": ["-h", "--help"]},
+               epilog=EXAMPLES)
 @click.argument("images", nargs=-1)
 @click.option("-m", "--model", "model_arg", default=None,
               help=f"Bundle folder, model file in one, or a shipped bundle name "
