@@ -1,12 +1,14 @@
 # fmnist-edge: every step a user or CI runs, from a fresh machine with Python 3.11.
 #   make all    venv → train both MLPs → export bundles → classify test PNGs → benchmark report
-#   make test   venv → ruff → mypy → pytest
+#   make test   venv → ruff → mypy → pytest, then the device suites again in an edge-only
+#               venv (no TensorFlow; LiteRT, tflite-runtime, onnxruntime)
 # Fashion-MNIST is read from $FMNIST_DATA_DIR, then the user cache, then downloaded.
 # Beside this checkout, ../shared/data/fashion-mnist (read-only) is used when it exists.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+EDGE_VENV ?= .venv-edge
 OUT ?= artifacts
 SHARED_DATA := $(wildcard $(CURDIR)/../shared/data/fashion-mnist)
 ifeq ($(strip $(FMNIST_DATA_DIR)),)
@@ -15,7 +17,7 @@ export FMNIST_DATA_DIR := $(abspath $(SHARED_DATA))
 endif
 endif
 
-.PHONY: all install train export classify bench test lint typecheck pytest bundles clean
+.PHONY: all install train export classify bench test lint typecheck pytest test-edge bundles clean
 
 all: install train export classify bench
 
@@ -41,7 +43,7 @@ bench:
 	$(BIN)/edge-bench $(OUT)/bundles/first $(OUT)/bundles/second -o $(OUT)/benchmark
 	$(BIN)/fmnist-compare -a $(OUT) -o $(OUT)/benchmark
 
-test: install lint typecheck pytest
+test: install lint typecheck pytest test-edge
 
 lint:
 	$(BIN)/ruff check .
@@ -53,6 +55,16 @@ typecheck:
 pytest:
 	$(BIN)/pytest -q
 
+# What a Raspberry Pi installs, nothing more (plus pytest): proves the device path works
+# without TensorFlow and with tflite-runtime too. Training/export suites skip themselves.
+test-edge:
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	rm -rf build/lib  # a stale build tree would leak old modules into the wheel
+	$(EDGE_VENV)/bin/pip install --quiet '.[tflite-runtime,onnx,camera]' pytest
+	! $(EDGE_VENV)/bin/python -c "import tensorflow" 2>/dev/null
+	$(EDGE_VENV)/bin/pytest -q -p no:cacheprovider
+
 # Regenerate the int8 bundles shipped inside the package (edge/bundles/) from a full run.
 bundles: install train
 	$(BIN)/fmnist-export -a $(OUT) -o $(OUT)/shipped --int8
@@ -60,4 +72,4 @@ bundles: install train
 	cp -r $(OUT)/shipped/bundles/first $(OUT)/shipped/bundles/second edge/bundles/
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EDGE_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -190,3 +190,28 @@ def test_bench_modules_do_not_import_tensorflow() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_shipped_bundle_on_the_device_path(tmp_path: Path) -> None:
+    """What a Pi runs after ``pip install``: edge-bench on the shipped int8 bundle, no
+    TensorFlow needed; its parity figures equal what the exporter verified."""
+    from fmnist_edge.edge import bundled
+
+    if "first" not in bundled.names():
+        pytest.skip("no shipped bundle (make bundles)")
+    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli",
+                           str(bundled.bundles_root() / "first"), *FAST, "--json"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)["results"]
+    manifest = mf.load(bundled.bundles_root() / "first")
+    assert {r["artifact"] for r in results} <= set(manifest.artifacts)
+    checked = 0
+    for r in results:
+        assert r["latency_ms"]["runs"] == RUNS
+        verified = manifest.artifacts[r["artifact"]].verification
+        if r["runtime"] == verified["backend"]:
+            assert r["parity"]["accuracy"] == verified["accuracy"]
+            assert r["parity"]["agreement"] == pytest.approx(verified["agreement"])
+            checked += 1
+    assert checked >= 1
