@@ -23,7 +23,6 @@ from fmnist_edge.edge.classify import Prediction, classify
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
 
-
 EXAMPLES = """\b
 Examples:
   edge-classify shirt.jpg
