@@ -153,12 +153,11 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 
 def _write_reports(out: Path, report: dict[str, Any], results: list[dict[str, Any]]) -> None:
     """benchmark.json, the PNG plots (when matplotlib is there) and benchmark.md."""
-    atomic.write_json(out / "benchmark.json", report)
     plots, why = write_plots(out, results)
     if why:
         report["notes"].append(why)
         click.echo(f"edge-bench: note: {why}", err=True)
-        atomic.write_json(out / "benchmark.json", report)
+    atomic.write_json(out / "benchmark.json", report)
     atomic.write_text(out / "benchmark.md", markdown(report, plots))
     click.echo(f"edge-bench: wrote {out / 'benchmark.md'}, {out / 'benchmark.json'}"
                f"{' and ' + str(len(plots)) + ' plots' if plots else ''}", err=True)
