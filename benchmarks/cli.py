@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from fmnist_edge.benchmarks import compare
-from fmnist_edge.edge import atomic, cli_util
+from fmnist_edge.edge import atomic, cli_util, tables
 from fmnist_edge.train.models import ARCHITECTURES
 
 
@@ -66,19 +66,17 @@ def _verdict(ok: bool) -> str:
 
 def warm_table(model: str, warm: dict[str, Any]) -> list[str]:
     """Markdown rows: every contender's p50/p90/mean and its top-1 check."""
-    lines = [f"### {model}", "",
-             "| contender | calls | p50 ms | p90 ms | mean ms | top-1 | max abs Δp vs Keras |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, s in warm["contenders"].items():
-        lines.append(f"| {name} | {s['calls']} | {s['p50_ms']:.4f} | {s['p90_ms']:.4f} | "
-                     f"{s['mean_ms']:.4f} | {s['top1']} | {s['max_abs_diff_vs_keras']:.2e} |")
-    lines += ["", "| edge contender | p50 / numpy p50 (target ≤ 2x) | Keras predict / edge "
-              "| Keras call / edge |", "|---|---:|---:|---:|"]
-    for name, r in warm["ratios"].items():
-        lines.append(f"| {name} | {r['vs_numpy']:.2f}x "
-                     f"({_verdict(r['vs_numpy'] <= compare.TARGET_VS_NUMPY)}) | "
-                     f"{r['keras_predict_over_edge']:.0f}x | {r['keras_call_over_edge']:.1f}x |")
-    return [*lines, ""]
+    contenders = [[name, str(s["calls"]), f"{s['p50_ms']:.4f}", f"{s['p90_ms']:.4f}",
+                   f"{s['mean_ms']:.4f}", str(s["top1"]), f"{s['max_abs_diff_vs_keras']:.2e}"]
+                  for name, s in warm["contenders"].items()]
+    ratios = [[name, f"{r['vs_numpy']:.2f}x ({_verdict(r['vs_numpy'] <= compare.TARGET_VS_NUMPY)})",
+               f"{r['keras_predict_over_edge']:.0f}x", f"{r['keras_call_over_edge']:.1f}x"]
+              for name, r in warm["ratios"].items()]
+    return [f"### {model}", "",
+            tables.markdown(["contender", "calls", "p50 ms", "p90 ms", "mean ms", "top-1",
+                             "max abs Δp vs Keras"], contenders), "",
+            tables.markdown(["edge contender", "p50 / numpy p50 (target ≤ 2x)",
+                             "Keras predict / edge", "Keras call / edge"], ratios), ""]
 
 
 def cold_table(cold: dict[str, Any]) -> list[str]:
@@ -90,11 +88,11 @@ def cold_table(cold: dict[str, Any]) -> list[str]:
         f"Model `{cold['model']}`, one test PNG (true class "
         f"{compare.dataset.CLASS_NAMES[cold['true_class']]}), {cold['rounds']} alternating "
         "rounds; wall time from spawn to exit, peak RSS of the child from `wait4`.", "",
-        "| process | median wall s | median peak RSS MB | answer |", "|---|---:|---:|---|",
-        f"| edge-classify | {edge['wall_s_median']:.3f} | {edge['peak_rss_mb_median']:.1f} | "
-        f"{edge['answer']} |",
-        f"| tutorial (TensorFlow) | {tf['wall_s_median']:.3f} | "
-        f"{tf['peak_rss_mb_median']:.1f} | {tf['answer']} |", "",
+        tables.markdown(["process", "median wall s", "median peak RSS MB", "answer"],
+                        [[name, f"{p['wall_s_median']:.3f}", f"{p['peak_rss_mb_median']:.1f}",
+                          str(p["answer"])]
+                         for name, p in (("edge-classify", edge),
+                                         ("tutorial (TensorFlow)", tf))]), "",
         f"- Cold start speed-up: **{cold['speedup']:.1f}x** (target ≥ "
         f"{compare.TARGET_COLD_SPEEDUP:.0f}x: {_verdict(speed_ok)})",
         f"- Peak memory ratio edge / TensorFlow: **{cold['memory_ratio']:.2f}** (target ≤ "

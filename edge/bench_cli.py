@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from fmnist_edge.edge import atomic, bench, cli_util
+from fmnist_edge.edge import atomic, bench, cli_util, tables
 from fmnist_edge.edge.errors import UserError
 
 
@@ -134,18 +134,12 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def table(results: list[dict[str, Any]]) -> str:
     """A fixed-width terminal table (accuracy only on the first thread count's row)."""
-    body = rows(results)
-    widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(COLUMNS)]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    lines = [fmt.format(*COLUMNS), "-" * (sum(widths) + 2 * (len(widths) - 1))]
-    return "\n".join([*lines, *(fmt.format(*r) for r in body)])
+    return tables.text(COLUMNS, rows(results), left=3)
 
 
 def markdown_table(results: list[dict[str, Any]]) -> str:
     """The same table in Markdown."""
-    lines = ["| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join("---" if i < 3 else "---:" for i in range(len(COLUMNS))) + "|"]
-    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows(results))])
+    return tables.markdown(COLUMNS, rows(results), left=3)
 
 
 # ---------------------------------------------------------------------------- files
@@ -181,9 +175,9 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
         "accuracy and agreement (with the Keras reference top-1 stored in the bundle) are "
         "on the 10,000 official test images through `EdgeModel.predict`.", "",
         "## Latency detail (ms)", "",
-        "| model | artifact | runtime | thr | init | first | warm-up mean | min | p50 | p90 "
-        "| p99 | max | mean | std |", "|---|---|---|---:" + "|---:" * 10 + "|",
-        *(_latency_row(r) for r in ok), "",
+        tables.markdown(["model", "artifact", "runtime", "thr", "init", "first",
+                         "warm-up mean", "min", "p50", "p90", "p99", "max", "mean", "std"],
+                        [_latency_row(r) for r in ok], left=3), "",
     ]
     parts += _parity_section(ok)
     parts += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""] if plots else []
@@ -192,12 +186,12 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(parts)
 
 
-def _latency_row(r: dict[str, Any]) -> str:
+def _latency_row(r: dict[str, Any]) -> list[str]:
     lat = r["latency_ms"]
     cells = [r["load_ms"], r["first_inference_ms"], r["warmup_mean_ms"] or 0.0,
              *(lat[k] for k in ("min", "p50", "p90", "p99", "max", "mean", "std"))]
-    return (f"| {r['model']} | {r['artifact']} | {r['runtime']} | {r['threads']} | "
-            + " | ".join(f"{c:.4f}" for c in cells) + " |")
+    return [r["model"], r["artifact"], r["runtime"], str(r["threads"]),
+            *(f"{c:.4f}" for c in cells)]
 
 
 def _parity_section(results: list[dict[str, Any]]) -> list[str]:
@@ -206,16 +200,13 @@ def _parity_section(results: list[dict[str, Any]]) -> list[str]:
     if not with_parity:
         return []
     names = list(with_parity[0]["parity"]["per_class_accuracy"])
-    lines = ["## Per-class accuracy", "",
-             "| model | artifact | runtime | accuracy | Keras | agreement | "
-             + " | ".join(names) + " |", "|---|---|---" + "|---:" * (3 + len(names)) + "|"]
-    for r in with_parity:
-        p = r["parity"]
-        lines.append(f"| {r['model']} | {r['artifact']} | {r['runtime']} | "
-                     f"{p['accuracy']:.4f} | {_fmt(p['keras_accuracy'], '{:.4f}')} | "
-                     f"{_fmt(p['agreement'], '{:.2%}')} | "
-                     + " | ".join(f"{p['per_class_accuracy'][n]:.3f}" for n in names) + " |")
-    return [*lines, ""]
+    body = [[r["model"], r["artifact"], r["runtime"], f"{r['parity']['accuracy']:.4f}",
+             _fmt(r["parity"]["keras_accuracy"], "{:.4f}"),
+             _fmt(r["parity"]["agreement"], "{:.2%}"),
+             *(f"{r['parity']['per_class_accuracy'][n]:.3f}" for n in names)]
+            for r in with_parity]
+    columns = ["model", "artifact", "runtime", "accuracy", "Keras", "agreement", *names]
+    return ["## Per-class accuracy", "", tables.markdown(columns, body, left=3), ""]
 
 
 def write_plots(out: Path, results: list[dict[str, Any]]) -> tuple[list[str], str | None]:

@@ -12,7 +12,6 @@ This module lives in ``edge`` because the device benchmarks need the test set to
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.client
 import os
 import urllib.error
@@ -24,6 +23,7 @@ import numpy as np
 
 from fmnist_edge.edge import atomic, cli_util
 from fmnist_edge.edge.errors import DataError
+from fmnist_edge.edge.hashing import sha256_of
 
 #: Official class names, in label order (zalandoresearch/fashion-mnist README).
 CLASS_NAMES: tuple[str, ...] = (
@@ -81,15 +81,6 @@ def cache_dir() -> Path:
     """The per-user cache folder; downloads land here, never beside ``$FMNIST_DATA_DIR``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "fmnist-edge" / "fashion-mnist"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks so memory stays flat."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify(path: Path, spec: IdxFile) -> None:

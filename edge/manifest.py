@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fmnist_edge.edge.dataset import sha256_of
 from fmnist_edge.edge.errors import BundleError
+from fmnist_edge.edge.hashing import sha256_of
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "fmnist-edge-bundle"

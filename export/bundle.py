@@ -20,8 +20,9 @@ import numpy as np
 
 from fmnist_edge.edge import atomic
 from fmnist_edge.edge import manifest as mf
-from fmnist_edge.edge.dataset import CLASS_NAMES, sha256_of
+from fmnist_edge.edge.dataset import CLASS_NAMES
 from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.hashing import file_entry, sha256_of
 from fmnist_edge.edge.manifest import Preprocessing
 from fmnist_edge.edge.model import artifact_filename
 from fmnist_edge.edge.preprocess import pixels_to_float
@@ -166,7 +167,7 @@ def _export_all(source: SourceModel, jobs: Sequence[Job], calibration: Calibrati
         exporter.export(source.keras, precision, calibration, path)
         spec_in, spec_out = exporter.tensor_specs(path)
         artifacts[filename] = {"format": exporter.name, "precision": precision,
-                               **_file_entry(path), "input": spec_in.to_json(),
+                               **file_entry(path), "input": spec_in.to_json(),
                                "output": spec_out.to_json(), "verification": {}}
     np.save(folder / REFERENCE_FILE, ref.top1)
     return _manifest(source, calibration.preprocessing, artifacts, ref, folder)
@@ -197,13 +198,11 @@ def _manifest(source: SourceModel, pre: Preprocessing, artifacts: dict[str, Any]
         "reference": {"keras_test_accuracy": round(ref.accuracy, 6),
                       "keras_sha256": source.sha256,
                       "predictions": {"file": REFERENCE_FILE,
-                                      **_file_entry(folder / REFERENCE_FILE)}},
+                                      **file_entry(folder / REFERENCE_FILE)}},
         "tools": tool_versions(),
     }
 
 
-def _file_entry(path: Path) -> dict[str, Any]:
-    return {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def tool_versions() -> dict[str, str | None]:

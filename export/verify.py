@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_edge.edge import metrics
+from fmnist_edge.edge import metrics, tables
 from fmnist_edge.edge.model import EdgeModel
 
 #: Minimum top-1 agreement with Keras, per precision.  Float artifacts must be near
@@ -83,7 +83,8 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
 
 
 def passes(precision: str, agreement: float, accuracy_delta: float) -> bool:
-    """The thresholds: float ≥ 99.9 % agreement; int8 ≥ 98 % and ≤ 1 point accuracy drop."""
+    """The thresholds: float ≥ 99.9 % agreement; int8 and dynamic range (int8 weights)
+    ≥ 98 % and ≤ 1 point accuracy drop."""
     max_drop = MAX_ACCURACY_DROP.get(precision, float("inf"))
     return agreement >= MIN_AGREEMENT[precision] and -accuracy_delta <= max_drop + 1e-12
 
@@ -111,18 +112,15 @@ def verify_artifact(bundle_dir: Path, filename: str, reference: Reference) -> Re
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """A fixed-width table, one line per artifact, ✓/✗ in the last column.
+    """A terminal table, one line per artifact, ✓/✗ in the last column.
 
     ``rows`` carry ``model``, ``file``, ``bytes`` and a ``verification`` dict.
     """
-    head = (f"{'model':<8} {'file':<22} {'size KB':>8} {'accuracy':>8} {'Δacc pt':>7} "
-            f"{'agree':>7} {'max|Δp|':>8} {'PSNR dB':>7}  ok")
-    lines = [head, "-" * len(head)]
-    for row in rows:
-        v = row["verification"]
-        lines.append(
-            f"{row['model']:<8} {row['file']:<22} {row['bytes'] / 1024:>8.1f} "
-            f"{v['accuracy']:>8.4f} {100 * v['accuracy_delta']:>+7.2f} "
-            f"{100 * v['agreement']:>6.2f}% {v['max_abs_diff']:>8.4f} {v['psnr_db']:>7.1f}  "
-            f"{'✓' if v['passed'] else '✗'}")
-    return "\n".join(lines)
+    columns = ["model", "file", "size KB", "accuracy", "Δacc pt", "agree", "max|Δp|",
+               "PSNR dB", "ok"]
+    body = [[row["model"], row["file"], f"{row['bytes'] / 1024:.1f}",
+             f"{v['accuracy']:.4f}", f"{100 * v['accuracy_delta']:+.2f}",
+             f"{100 * v['agreement']:.2f}%", f"{v['max_abs_diff']:.4f}", f"{v['psnr_db']:.1f}",
+             "✓" if v["passed"] else "✗"]
+            for row in rows for v in [row["verification"]]]
+    return tables.text(columns, body, left=2)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fmnist_edge.edge import dataset
+from fmnist_edge.edge import dataset, hashing
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.cli_util import run
 from fmnist_edge.edge.errors import BundleError, UserError
@@ -210,7 +210,7 @@ def test_manifest_contract(exported: Path, manifest: mf.Manifest, quick_artifact
     assert raw["created"].endswith("Z")
     assert set(raw["tools"]) == set(bundle.TOOLS) and raw["tools"]["onnx"]
     ref = raw["reference"]
-    assert ref["keras_sha256"] == dataset.sha256_of(quick_artifacts / "first.keras")
+    assert ref["keras_sha256"] == hashing.sha256_of(quick_artifacts / "first.keras")
     for name in [*manifest.artifacts, ref["predictions"]["file"]]:
         manifest.verify_file(name)  # size and SHA-256 match
     assert {p.name for p in exported.iterdir()} == {
