@@ -27,7 +27,9 @@ Schema (version 1)::
       "reference": {"keras_test_accuracy": 0.871, "keras_sha256": "...",
                     "predictions": {"file": "reference_top1.npy", "sha256": "...",
                                     "bytes": 0}},
-      "tools": {"tensorflow": "2.21.0", ...}
+      "tools": {"tensorflow": "2.21.0", ...},
+      "recipe": {"name": "photo", "pipeline_version": "..."},          # optional
+      "calibration": {"temperature": 1.3, "min_confidence": 0.42, ...}  # optional
     }
 
 ``input`` describes the pixels the preprocessing produces (28x28 uint8, light garment on a
@@ -107,6 +109,23 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How the model was trained: the recipe's name and the photo pipeline version it saw."""
+
+    name: str
+    pipeline_version: str | None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any] | None) -> Recipe | None:
+        """Parse the optional ``recipe`` block (older bundles have none)."""
+        if obj is None:
+            return None
+        version = obj.get("pipeline_version")
+        return cls(name=str(obj["name"]),
+                   pipeline_version=None if version is None else str(version))
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A parsed, validated ``manifest.json`` plus the folder it came from."""
 
@@ -117,6 +136,7 @@ class Manifest:
     artifacts: dict[str, Artifact]
     reference: dict[str, Any]
     raw: dict[str, Any]
+    recipe: Recipe | None = None
 
     def path(self, name: str) -> Path:
         """Absolute path of a file named in the manifest."""
@@ -192,7 +212,8 @@ def _parse(root: Path, raw: dict[str, Any]) -> Manifest:
     return Manifest(
         root=root, model=str(raw["model"]), class_names=class_names,
         preprocessing=preprocessing, artifacts=artifacts,
-        reference=dict(raw.get("reference", {})), raw=raw)
+        reference=dict(raw.get("reference", {})), raw=raw,
+        recipe=Recipe.from_json(raw.get("recipe")))
 
 
 def _check(pre: Preprocessing, artifacts: dict[str, Artifact], classes: int) -> None:

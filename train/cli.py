@@ -18,7 +18,7 @@ import numpy as np
 
 from fmnist_edge.edge import atomic, cli_util
 from fmnist_edge.edge.hashing import sha256_of
-from fmnist_edge.train import recipes
+from fmnist_edge.train import recipes, rendered
 from fmnist_edge.train.models import ARCHITECTURES
 
 METRICS_FILE = "metrics.json"
@@ -74,7 +74,9 @@ def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | No
         plots.confusion(np.array(result["confusion_matrix"]), CLASS_NAMES,
                         f"{name} model: test confusion matrix",
                         output / "plots" / f"confusion_{name}.png")
-        metrics["models"][name] = {"recipe": recipe.name, "config": fit.config_dict(cfg),
+        metrics["models"][name] = {"recipe": recipe.name,
+                                   "pipeline_version": rendered.pipeline_version(),
+                                   "config": fit.config_dict(cfg),
                                    "keras_sha256": sha256_of(output / f"{name}.keras"),
                                    **result}
         metrics["class_names"] = list(CLASS_NAMES)

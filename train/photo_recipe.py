@@ -84,7 +84,6 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
         photo_val_accuracy=metrics.agreement(photo_probs.argmax(axis=1), data.y_val_photo),
         photo_val_images=len(data.y_val_photo),
         train_images=len(data.x_train),
-        pipeline_version=rendered.pipeline_version(),
         calibration=confidence.calibrate(val_probs, val_labels, photo_probs, data.y_val_photo),
     )
     return model, result

@@ -61,6 +61,16 @@ def render(image: np.ndarray, label: int, rng: Rng, landscape: bool | None = Non
     ``landscape`` forces the orientation (camera frames are 4:3 landscape); by default it is
     drawn (30 % landscape, like the mix of phone photos and camera frames).
     """
+    picture, _ = compose(image, label, rng, landscape)
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", quality=int(rng.integers(40, 96)))
+    return out.getvalue()
+
+
+def compose(image: np.ndarray, label: int, rng: Rng, landscape: bool | None = None
+            ) -> tuple[Image.Image, np.ndarray]:
+    """The picture before JPEG encoding, and where the garment is in it (alpha, before the
+    camera's tilt and blur): what :func:`render` encodes, and what tests check."""
     if landscape is None:
         landscape = bool(rng.random() < 0.3)
     w, h = CANVAS[::-1] if landscape else CANVAS
@@ -71,10 +81,7 @@ def render(image: np.ndarray, label: int, rng: Rng, landscape: bool | None = Non
     canvas = canvas * (1 - alpha[..., None]) + garment * alpha[..., None]
     picture = Image.fromarray(_to_uint8(canvas))
     _occluder(picture, alpha, label, rng)
-    picture = _camera(picture, rng)
-    out = io.BytesIO()
-    picture.save(out, format="JPEG", quality=int(rng.integers(40, 96)))
-    return out.getvalue()
+    return _camera(picture, rng), alpha
 
 
 def garment_mask(image: np.ndarray) -> np.ndarray:
@@ -88,8 +95,8 @@ def garment_mask(image: np.ndarray) -> np.ndarray:
     """
     lit = np.asarray(image) > 0
     padded = np.pad(lit, 1).astype(np.int8)
-    neighbours = sum(np.roll(np.roll(padded, dy, 0), dx, 1)
-                     for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)[1:-1, 1:-1]
+    neighbours = np.sum([np.roll(padded, (dy, dx), (0, 1))
+                         for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx], axis=0)[1:-1, 1:-1]
     lit &= neighbours >= 2
     outside = np.zeros_like(lit)  # background: dark pixels connected to the image border
     outside[0], outside[-1], outside[:, 0], outside[:, -1] = (~lit[0], ~lit[-1], ~lit[:, 0],
