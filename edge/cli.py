@@ -49,8 +49,10 @@ Exit codes: 0 all classified, 1 some input failed, 2 usage error."""
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
 @click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
-              default="dataset", show_default=True,
-              help="dataset: Fashion-MNIST's own photo pipeline; simple: the tutorial's.")
+              default=photo.DEFAULT_METHOD, show_default=True,
+              help="segment: cut the garment out of a real photo; dataset: Fashion-MNIST's "
+                   "own conversion (product shots on plain backgrounds); simple: the "
+                   "tutorial's resize and invert.")
 @click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
               help="Classify live frames: 'auto', 'picamera', a device number or a video file.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
