@@ -38,9 +38,9 @@ REFERENCE_FILE = "reference_top1.npy"
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy",
          "fmnist-edge")
 
-#: What a manifest's ``calibration`` block carries from training (see train.confidence).
-CALIBRATION_KEYS = ("temperature", "min_confidence", "ece_val_before", "ece_val_after",
-                    "ece_photo_val_before", "ece_photo_val_after")
+#: Where the calibration in a manifest comes from (see train.confidence).
+CALIBRATION_FITTED_ON = ("validation split: temperature on originals + renders; "
+                         "min_confidence and ECE on the renders")
 
 #: One unit of work: which exporter writes which precision.
 Job = tuple[Exporter, str]
@@ -237,7 +237,10 @@ def _training_blocks(training: dict[str, Any]) -> dict[str, Any]:
                                       "pipeline_version": training.get("pipeline_version")}}
     cal = training.get("calibration")
     if isinstance(cal, dict) and "temperature" in cal:
-        out["calibration"] = {k: cal[k] for k in CALIBRATION_KEYS if k in cal}
+        out["calibration"] = mf.Calibration(
+            temperature=float(cal["temperature"]), min_confidence=float(cal["min_confidence"]),
+            ece=cal.get("ece_photo_val_after"), ece_before=cal.get("ece_photo_val_before"),
+            fitted_on=CALIBRATION_FITTED_ON).to_json()
     return out
 
 

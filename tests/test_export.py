@@ -213,6 +213,7 @@ def test_manifest_contract(exported: Path, manifest: mf.Manifest, quick_artifact
     assert manifest.recipe is not None and manifest.recipe.name == "tutorial"
     assert manifest.recipe.pipeline_version == rendered.pipeline_version()
     assert "calibration" not in raw  # the tutorial recipe fits none
+    assert manifest.calibration == mf.Calibration()
     ref = raw["reference"]
     assert ref["keras_sha256"] == hashing.sha256_of(quick_artifacts / "first.keras")
     for name in [*manifest.artifacts, ref["predictions"]["file"]]:

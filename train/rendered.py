@@ -37,7 +37,7 @@ _CHUNK = 500
 
 def pipeline_version() -> str:
     """The device pipeline's version: a cache key and what manifests record."""
-    return str(getattr(photo, "PIPELINE_VERSION", "dataset-1"))
+    return photo.PIPELINE_VERSION
 
 
 def cache_dir() -> Path:
