@@ -83,12 +83,15 @@ DARK_BACKGROUND = 40
 
 #: Largest and smallest contrast gain: a flat single-colour garment is not blown up into
 #: noise, a contrasty one is not flattened.
-TONE_GAIN = (0.5, 3.0)
+TONE_GAIN = (0.5, 1.5)
 
-#: A picture this much wider than tall may be a shoe seen from the side; Fashion-MNIST shoes
-#: all point left (the heel, the taller end, is on the right), so such a shape is mirrored
-#: when its taller end is on the left.  Symmetric garments are unaffected by a mirror.
-SHOE_ASPECT = 1.3
+#: A shape at least this much wider than tall may be a shoe seen from the side.  Fashion-MNIST
+#: shoes point left: the taller end (heel, shaft) is on the right in 93 % of sandals, 99.5 %
+#: of sneakers and 99.8 % of ankle boots (measured on the training set; 10 % of boots are
+#: barely wider than tall).  Such a shape is mirrored when its taller end is on the left;
+#: the other wide things (bags, tops with sleeves out) are near-symmetric, so a mirror costs
+#: them nothing.
+SHOE_ASPECT = 1.0
 
 #: Formats pillow may decode.  Deliberately excludes EPS/PS (pillow hands those to
 #: Ghostscript, an external interpreter) and exotic formats nobody photographs garments in.
@@ -320,7 +323,7 @@ def _segmented(img: Image.Image) -> np.ndarray:
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     cut = Image.fromarray(np.clip(np.rint(tone), 0, 255).astype(np.uint8)).crop(box)
     cut = _face_left(cut)
-    cut = cut.resize(_fit(cut.size), Image.Resampling.LANCZOS).filter(_SHARPEN)
+    cut = cut.resize(_fit(cut.size), Image.Resampling.LANCZOS)
     canvas = Image.new("L", SIZE, 0)
     canvas.paste(cut, _centre_offset(cut.size))
     return np.asarray(canvas, dtype=np.uint8).copy()

@@ -47,13 +47,16 @@ CENTRE_SPREAD = 0.65
 #: GrabCut-style re-estimation rounds.
 ROUNDS = 3
 
+#: How much of each background colour is also expected one luma bin darker (shadows).
+SHADOW_WEIGHT = 0.5
+
 #: Less of the frame than this is "no garment" (a crumb, a speck of noise).
-MIN_AREA = 0.02
+MIN_AREA = 0.01
 #: More than this and the garment fills the frame: the whole picture is used.
 FULL_AREA = 0.97
 #: Bhattacharyya coefficient (0 = disjoint, 1 = identical) between the garment's and the
 #: background's colour histograms above which the "garment" is just more background.
-MAX_OVERLAP = 0.80
+MAX_OVERLAP = 0.90
 #: A second region is kept (a pair of shoes) when at least this fraction of the first's area.
 SECOND_REGION = 0.35
 
@@ -94,8 +97,8 @@ def find_garment(small: Image.Image) -> Garment:
     h, w = small.height, small.width
     if min(h, w) < 8:  # too small to tell a garment from its background: use all of it
         return Garment(np.ones((h, w), np.float32), "full")
-    bins = _colour_bins(small)
     ring = _border_ring(h, w)
+    bins = _colour_bins(small, ring)
     prior = _centre_prior(h, w)
     # Round one: the garment model is every pixel inside the ring, weighted towards the
     # centre (a garment off-centre still counts); later rounds use the mask found.
@@ -107,8 +110,8 @@ def find_garment(small: Image.Image) -> Garment:
         if fg_hist is None or bg_hist is None:
             break
         if round_ == 0:
-            fg_hist = _unmix(fg_hist, bg_hist)
-        posterior = _posterior(bins, _smooth(fg_hist), _smooth(bg_hist), prior)
+            fg_hist = _unmix(_smooth(fg_hist), _smooth(_shadowed(bg_hist)))
+        posterior = _posterior(bins, _smooth(fg_hist), _smooth(_shadowed(bg_hist)), prior)
         mask = _clean(posterior > 0.5, posterior)
         if not mask.any():
             break
@@ -117,14 +120,58 @@ def find_garment(small: Image.Image) -> Garment:
     return _verdict(mask, bins)
 
 
-def _colour_bins(small: Image.Image) -> np.ndarray:
-    """Each pixel's colour bin (int32 (h, w)): coarse luma, chroma in steps of 8 around grey."""
-    ycc = np.asarray(small.convert("YCbCr"), dtype=np.int32)
-    luma = ycc[..., 0] >> 5
+def _colour_bins(small: Image.Image, ring: np.ndarray) -> np.ndarray:
+    """Each pixel's colour bin (int32 (h, w)) after evening out the lighting: coarse luma,
+    chroma in steps of 8 around grey."""
+    ycc = np.asarray(small.convert("YCbCr"), dtype=np.float32)
+    gain = _lighting_gain(ycc[..., 0], ring)
+    luma = np.clip(ycc[..., 0] * gain, 0, 255).astype(np.int32) >> 5
     half = _CHROMA_BINS // 2
-    cb = np.clip((ycc[..., 1] - 128) // 8 + half, 0, _CHROMA_BINS - 1)
-    cr = np.clip((ycc[..., 2] - 128) // 8 + half, 0, _CHROMA_BINS - 1)
-    return (luma * _CHROMA_BINS + cb) * _CHROMA_BINS + cr
+    chroma = [np.clip(np.floor((ycc[..., c] - 128) * gain / 8) + half, 0, _CHROMA_BINS - 1)
+              .astype(np.int32) for c in (1, 2)]
+    return (luma * _CHROMA_BINS + chroma[0]) * _CHROMA_BINS + chroma[1]
+
+
+def _lighting_gain(luma: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Per-pixel gain that evens out a lighting gradient across the frame.
+
+    The background's brightness along the border ring (its local average over a sixth of
+    the frame, so stripes or tiles count as their mean brightness whatever their phase at
+    the edge) is fitted with a bilinear surface (``a + b x + c y + d x y``), twice, the
+    second time without the quarter of the ring that fits worst (a garment touching the
+    frame, a shadow).  Dividing by that surface makes a wall lit from one side one colour,
+    so it is not mistaken for a garment.  The gain is kept within 0.5..2 so a bad fit
+    cannot invent contrast.
+    """
+    h, w = luma.shape
+    luma = _local_mean(luma, max(2, min(h, w) // 6))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xx, yy = xx / max(w - 1, 1) - 0.5, yy / max(h - 1, 1) - 0.5
+    basis = np.stack([np.ones_like(xx), xx, yy, xx * yy], axis=-1)
+    a, v = basis[ring], luma[ring]
+    keep = np.ones(v.shape, bool)
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(a[keep], v[keep], rcond=None)
+        residual = np.abs(a @ coef - v)
+        keep = residual <= np.percentile(residual, 75)
+    surface = basis @ coef
+    level = float(np.median(v[keep]))
+    return np.clip(level / np.maximum(surface, 1.0), 0.5, 2.0).astype(np.float32)
+
+
+def _local_mean(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2 radius + 1) square around each pixel, counting only pixels inside the
+    frame (an integral image: no edge replication, so an edge stripe is not smeared in)."""
+    h, w = values.shape
+    total = np.zeros((h + 1, w + 1), np.float64)
+    total[1:, 1:] = values.astype(np.float64).cumsum(0).cumsum(1)
+    y0 = np.clip(np.arange(h) - radius, 0, h)
+    y1 = np.clip(np.arange(h) + radius + 1, 0, h)
+    x0 = np.clip(np.arange(w) - radius, 0, w)
+    x1 = np.clip(np.arange(w) + radius + 1, 0, w)
+    sums = (total[y1][:, x1] - total[y0][:, x1] - total[y1][:, x0] + total[y0][:, x0])
+    counts = (y1 - y0)[:, None] * (x1 - x0)[None, :]
+    return (sums / counts).astype(np.float32)
 
 
 def _border_ring(h: int, w: int) -> np.ndarray:
@@ -168,6 +215,15 @@ def _smooth(hist: np.ndarray) -> np.ndarray:
     for axis in range(3):  # 0.1 to each neighbour on every axis
         smooth += 0.1 * (_shift(cube, 1, axis) + _shift(cube, -1, axis))
     flat = smooth.ravel() + 0.2 / _BINS
+    return flat / flat.sum()
+
+
+def _shadowed(background: np.ndarray) -> np.ndarray:
+    """The background model, also in shadow: each colour is also expected one luma bin
+    (32 levels) darker, at half the weight (a garment's shadow on the floor is floor)."""
+    cube = background.reshape(_LUMA_BINS, _CHROMA_BINS, _CHROMA_BINS)
+    out = cube + SHADOW_WEIGHT * _shift(cube, -1, 0)
+    flat = out.ravel()
     return flat / flat.sum()
 
 
