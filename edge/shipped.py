@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from fmnist_edge.edge.manifest import MANIFEST_NAME
+
 #: The model ``edge-classify`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "second"
 
@@ -22,7 +24,7 @@ def bundles_root() -> Path:
 def names() -> list[str]:
     """Names of the shipped bundles."""
     root = bundles_root()
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()) \
+    return sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file()) \
         if root.is_dir() else []
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fmnist_edge.edge import bench_cli, cli_util, dataset, runtimes
+from fmnist_edge.benchmarks import bench_cli
+from fmnist_edge.edge import cli_util, dataset, runtimes, shipped
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.model import EdgeModel
 
@@ -31,7 +32,7 @@ def bundle(quick_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     from fmnist_edge.export.cli import cli as export_cli
 
     out = tmp_path_factory.mktemp("bench-export")
-    code = cli_util.run(export_cli, ["-a", str(quick_artifacts), "-o", str(out), "-m", "first",
+    code = cli_util.run(export_cli, ["-a", str(quick_artifacts), "-o", str(out), "--models", "first",
                                      "--all", "--keep-failed", "--json"])
     path = out / "bundles" / "first"
     assert (path / mf.MANIFEST_NAME).is_file(), f"export failed (exit {code})"
@@ -43,7 +44,7 @@ def report(bundle: Path, tmp_path_factory: pytest.TempPathFactory
            ) -> tuple[dict[str, Any], Path, str]:
     """One full edge-bench run with --json and -o: (stdout JSON, output folder, stderr)."""
     out = tmp_path_factory.mktemp("bench-report")
-    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli", str(bundle),
+    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli", str(bundle),
                            *FAST, "--json", "-o", str(out)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -184,7 +185,7 @@ def test_nonsense_counts_are_usage_errors(bundle: Path, args: list[str],
 
 def test_bench_modules_do_not_import_tensorflow() -> None:
     """edge-bench runs on the Pi: importing it must not pull TensorFlow or Keras in."""
-    code = ("import sys, fmnist_edge.edge.bench, fmnist_edge.edge.bench_cli\n"
+    code = ("import sys, fmnist_edge.benchmarks.device, fmnist_edge.benchmarks.bench_cli\n"
             "bad = [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules]\n"
             "sys.exit(f'imported {bad}' if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -195,16 +196,12 @@ def test_bench_modules_do_not_import_tensorflow() -> None:
 def test_shipped_bundle_on_the_device_path(tmp_path: Path) -> None:
     """What a Pi runs after ``pip install``: edge-bench on the shipped int8 bundle, no
     TensorFlow needed; its parity figures equal what the exporter verified."""
-    from fmnist_edge.edge import bundled
-
-    if "first" not in bundled.names():
-        pytest.skip("no shipped bundle (make bundles)")
-    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli",
-                           str(bundled.bundles_root() / "first"), *FAST, "--json"],
+    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli",
+                           str(shipped.bundles_root() / "first"), *FAST, "--json"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)["results"]
-    manifest = mf.load(bundled.bundles_root() / "first")
+    manifest = mf.load(shipped.bundles_root() / "first")
     assert {r["artifact"] for r in results} <= set(manifest.artifacts)
     checked = 0
     for r in results:
