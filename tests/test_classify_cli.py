@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -214,3 +216,41 @@ def test_full_test_set_as_png_files_gives_the_verified_int8_accuracy(tmp_path: P
     manifest = mf.load(shipped.bundles_root() / "first")
     verified = manifest.artifacts["first-int8.tflite"].verification["accuracy"]
     assert correct / 10_000 == pytest.approx(verified, abs=1e-9)
+
+
+def test_stdin_larger_than_the_cap_is_refused() -> None:
+    """A runaway pipe is cut off at the cap, one line, exit 1, nothing decoded."""
+    from fmnist_edge.edge import inputs
+
+    proc = classify("-", stdin=b"\0" * (inputs.MAX_STDIN_BYTES + 1))
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"edge-classify: -: stdin is larger than "
+                                   f"{inputs.MAX_STDIN_BYTES // 2**20} MiB")
+
+
+def test_symlink_loop_is_walked_once(images: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "loop"
+    folder.mkdir()
+    shutil.copy(next(images.glob("00000_9_*")), folder / "boot.png")
+    (folder / "again").symlink_to(folder, target_is_directory=True)
+    proc = classify(str(folder), "--recursive")
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr  # a loop is noted, not a failure
+    assert len(proc.stdout.splitlines()) == 1
+    assert "symlink loop" in proc.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line() -> None:
+    """SIGINT while waiting on stdin: "interrupted", exit code 130, no traceback."""
+    code = "from fmnist_edge.edge.cli import main; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # the model loads, then the read of stdin blocks (stdin stays open)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip() == "edge-classify: interrupted" and out == ""

@@ -32,8 +32,8 @@ def bundle(quick_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     from fmnist_edge.export.cli import cli as export_cli
 
     out = tmp_path_factory.mktemp("bench-export")
-    code = cli_util.run(export_cli, ["-a", str(quick_artifacts), "-o", str(out), "--models", "first",
-                                     "--all", "--keep-failed", "--json"])
+    code = cli_util.run(export_cli, ["-a", str(quick_artifacts), "-o", str(out),
+                                     "--models", "first", "--all", "--keep-failed", "--json"])
     path = out / "bundles" / "first"
     assert (path / mf.MANIFEST_NAME).is_file(), f"export failed (exit {code})"
     return path

@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from fmnist_edge.edge import runtimes
 
 REPO = Path(__file__).resolve().parents[1]

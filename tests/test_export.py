@@ -295,9 +295,9 @@ def test_calibration_is_balanced_seeded_and_from_train(monkeypatch: pytest.Monke
     splits: list[str] = []
     real = dataset.load_split
 
-    def spy(split: str, download: bool = True) -> Any:
+    def spy(split: str, download: bool = True, progress: Any = None) -> Any:
         splits.append(split)
-        return real(split, download)
+        return real(split, download, progress)
 
     monkeypatch.setattr(dataset, "load_split", spy)
     a = calibration.load(300, seed=1)
