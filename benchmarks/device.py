@@ -95,7 +95,7 @@ def plan_measurements(bundles: list[Path], settings: BenchSettings, parity: bool
             raise UserError(f"{folder}: no such bundle folder")
         manifest = mf.load(folder)
         for name in manifest.artifacts:
-            manifest.verify_file(name)
+            manifest.check_file(name)
         if parity:
             manifest.reference_top1_path()
         jobs.extend(_bundle_jobs(manifest, settings, parity, notes))

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from fmnist_edge.edge.atomic import atomic_path
-from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.errors import UserError, first_line
 
 OPENCV_HINT = "pip install opencv-python-headless"
 PICAMERA_HINT = "sudo apt install python3-picamera2"
@@ -91,8 +91,7 @@ def picamera_frames(size: tuple[int, int]) -> Iterator[Iterator[np.ndarray]]:
                 main={"size": tuple(size), "format": "RGB888"}))
             picam.start()
         except Exception as exc:  # libcamera raises RuntimeError, IndexError, ...
-            raise UserError(f"camera picamera: could not open ({exc})".splitlines()[0]
-                            ) from exc
+            raise UserError(f"camera picamera: could not open ({first_line(exc)})") from exc
         yield _picamera_reader(picam)
     finally:
         if picam is not None:

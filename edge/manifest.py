@@ -232,8 +232,11 @@ class Manifest:
         """Absolute path of a file named in the manifest."""
         return self.root / name
 
-    def verify_file(self, name: str) -> Path:
-        """Check a listed file's size and SHA-256; refuse it if either differs."""
+    def check_file(self, name: str) -> Path:
+        """Check a listed file's size and SHA-256; refuse it if either differs.
+
+        (An integrity check, like :func:`fmnist_edge.edge.dataset.check_file`; "verify" in
+        this project means export verification against Keras.)"""
         if Path(name).name != name:
             raise BundleError(f"{name}: not a plain file name inside the bundle")
         size, sha = self._file_entry(name)
@@ -248,7 +251,7 @@ class Manifest:
     def reference_top1_path(self) -> Path | None:
         """The hash-checked Keras top-1 file, or None if this bundle has none."""
         pred = self.reference.predictions
-        return None if pred is None else self.verify_file(pred.file)
+        return None if pred is None else self.check_file(pred.file)
 
     def _file_entry(self, name: str) -> tuple[int, str]:
         if name in self.artifacts:

@@ -90,7 +90,7 @@ class EdgeModel:
             if artifact not in manifest.artifacts:
                 raise BundleError(f"{artifact}: not in {manifest.root / mf.MANIFEST_NAME}")
             art = manifest.artifacts[artifact]
-        file = manifest.verify_file(art.file)
+        file = manifest.check_file(art.file)
         return cls(manifest, art, runtimes.open_session(file, backend, threads))
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from fmnist_edge.edge.manifest import MANIFEST_NAME
+from fmnist_edge.edge.manifest import BUNDLES_DIR, MANIFEST_NAME
 
 #: The model ``edge-classify`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "second"
@@ -18,7 +18,7 @@ DEFAULT_MODEL = "second"
 
 def bundles_root() -> Path:
     """Folder holding the shipped bundles (``fmnist_edge/edge/bundles``)."""
-    return Path(str(resources.files("fmnist_edge.edge") / "bundles"))
+    return Path(str(resources.files("fmnist_edge.edge") / BUNDLES_DIR))
 
 
 def names() -> list[str]:

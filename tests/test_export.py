@@ -215,7 +215,7 @@ def test_manifest_contract(exported: Path, manifest: mf.Manifest, quick_artifact
     ref = raw["reference"]
     assert ref["keras_sha256"] == hashing.sha256_of(quick_artifacts / "first.keras")
     for name in [*manifest.artifacts, ref["predictions"]["file"]]:
-        manifest.verify_file(name)  # size and SHA-256 match
+        manifest.check_file(name)  # size and SHA-256 match
     assert {p.name for p in exported.iterdir()} == {
         *manifest.artifacts, mf.MANIFEST_NAME, mf.REFERENCE_FILE}
 
@@ -238,7 +238,7 @@ def test_corrupted_artifact_is_refused(exported: Path, tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="SHA-256"):
-        mf.load(folder).verify_file(path.name)
+        mf.load(folder).check_file(path.name)
     with pytest.raises(BundleError):
         EdgeModel.open(folder, artifact=path.name)
 

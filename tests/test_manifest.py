@@ -139,14 +139,14 @@ def test_write_refuses_what_load_would_refuse(bundle: Path, tmp_path: Path) -> N
 @pytest.mark.parametrize("name", ["../first/first-int8.tflite", "sub/first-int8.tflite"])
 def test_verify_file_takes_plain_names_only(name: str, bundle: Path) -> None:
     with pytest.raises(BundleError, match="not a plain file name"):
-        mf.load(bundle).verify_file(name)
+        mf.load(bundle).check_file(name)
 
 
 def test_verify_file_refuses_unlisted_missing_and_tampered_files(bundle: Path) -> None:
     manifest = mf.load(bundle)
     (bundle / "extra.bin").write_bytes(b"x")
     with pytest.raises(BundleError, match="not listed"):
-        manifest.verify_file("extra.bin")
+        manifest.check_file("extra.bin")
     top1 = bundle / mf.REFERENCE_FILE
     data = bytearray(top1.read_bytes())
     data[-1] ^= 1
@@ -155,5 +155,5 @@ def test_verify_file_refuses_unlisted_missing_and_tampered_files(bundle: Path) -
         manifest.reference_top1_path()
     (bundle / "first-int8.onnx").unlink()
     with pytest.raises(BundleError, match=r"listed in manifest\.json but missing"):
-        manifest.verify_file("first-int8.onnx")
-    assert manifest.verify_file("first-int8.tflite").is_file()  # the intact one passes
+        manifest.check_file("first-int8.onnx")
+    assert manifest.check_file("first-int8.tflite").is_file()  # the intact one passes
