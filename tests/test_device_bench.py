@@ -39,6 +39,15 @@ def bundle(quick_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return path
 
 
+@pytest.fixture()
+def shipped_bundle(tmp_path: Path) -> Path:
+    """A copy of the shipped int8 ``first`` bundle: what a Pi has, no TensorFlow needed, so
+    the checks below that need no float artifact run in the edge-only suite too."""
+    dst = tmp_path / "first"
+    shutil.copytree(shipped.bundles_root() / "first", dst)
+    return dst
+
+
 @pytest.fixture(scope="module")
 def report(bundle: Path, tmp_path_factory: pytest.TempPathFactory
            ) -> tuple[dict[str, Any], Path, str]:
@@ -120,11 +129,10 @@ def test_markdown_json_and_plots_are_written(report: Any) -> None:
 
 
 def test_runtime_not_installed_is_skipped_with_a_note(
-        bundle: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    real = runtimes.is_installed
-    monkeypatch.setattr(runtimes, "is_installed", lambda b: b != "onnxruntime" and real(b))
-    code = cli_util.run(bench_cli.cli, [str(bundle), *FAST, "--runs", "5", "--no-parity",
+        shipped_bundle: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    code = cli_util.run(bench_cli.cli, [str(shipped_bundle), *FAST, "--runs", "5", "--no-parity",
                                         "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -135,12 +143,12 @@ def test_runtime_not_installed_is_skipped_with_a_note(
 
 
 def test_no_test_data_skips_parity_but_measures_latency(
-        bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        shipped_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FMNIST_DATA_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("FMNIST_NO_DOWNLOAD", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    code = cli_util.run(bench_cli.cli, [str(bundle), *FAST, "--runs", "5", "--json"])
+    code = cli_util.run(bench_cli.cli, [str(shipped_bundle), *FAST, "--runs", "5", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "accuracy parity skipped: no test data" in captured.err
@@ -157,10 +165,9 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
-def test_tampered_bundle_fails_in_one_line(bundle: Path, tmp_path: Path,
+def test_tampered_bundle_fails_in_one_line(shipped_bundle: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    copy = tmp_path / "first"
-    shutil.copytree(bundle, copy)
+    copy = shipped_bundle
     data = bytearray((copy / "first-int8.tflite").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / "first-int8.tflite").write_bytes(bytes(data))
@@ -177,9 +184,9 @@ def test_missing_bundle_folder_fails_in_one_line(tmp_path: Path,
 
 @pytest.mark.parametrize("args", [["--runs", "0"], ["--threads", "x"], ["--threads", "0"],
                                   ["--batch", "-1"]])
-def test_nonsense_counts_are_usage_errors(bundle: Path, args: list[str],
+def test_nonsense_counts_are_usage_errors(shipped_bundle: Path, args: list[str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_util.run(bench_cli.cli, [str(bundle), *args]) == 2
+    assert cli_util.run(bench_cli.cli, [str(shipped_bundle), *args]) == 2
     assert "edge-bench: error:" in _one_line_error(capsys)
 
 
