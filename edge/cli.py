@@ -49,7 +49,7 @@ Exit codes: 0 all classified, 1 some input failed, 2 usage error, 130 interrupte
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
 @click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
-              default="dataset", show_default=True,
+              default=photo.DEFAULT_METHOD, show_default=True,
               help="dataset: Fashion-MNIST's own photo pipeline; simple: the tutorial's.")
 @click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
               help="Classify live frames: 'auto', 'picamera', a device number or a video file.")

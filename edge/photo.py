@@ -38,6 +38,8 @@ from fmnist_edge.edge.dataset import IMAGE_SHAPE
 from fmnist_edge.edge.errors import UserError, first_line
 
 METHODS = ("dataset", "simple")
+#: What files and camera frames get unless ``--preprocess`` says otherwise.
+DEFAULT_METHOD = "dataset"
 
 #: Output shape (height, width), as in the manifest's ``preprocessing.size``.
 SHAPE = IMAGE_SHAPE
@@ -194,7 +196,7 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 # Pixels
 
 
-def to_pixels(img: Image.Image, method: str = "dataset") -> np.ndarray:
+def to_pixels(img: Image.Image, method: str = DEFAULT_METHOD) -> np.ndarray:
     """Turn a picture into (28, 28) uint8 pixels, light garment on dark, as the model expects.
 
     ``method`` is ``"dataset"`` (the Fashion-MNIST conversion, default) or ``"simple"`` (the
@@ -209,7 +211,7 @@ def to_pixels(img: Image.Image, method: str = "dataset") -> np.ndarray:
     return _dataset(flat)
 
 
-def frame_to_pixels(frame: np.ndarray, method: str = "dataset") -> np.ndarray:
+def frame_to_pixels(frame: np.ndarray, method: str = DEFAULT_METHOD) -> np.ndarray:
     """A camera frame (H, W, 3) RGB uint8 (or (H, W) grey) → the same pixels as
     :func:`to_pixels`.  :mod:`fmnist_edge.edge.camera` hands out RGB whatever the library."""
     arr = np.asarray(frame)
