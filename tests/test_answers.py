@@ -7,17 +7,16 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_edge.benchmarks import pngs
-from fmnist_edge.edge import bundled, manifest, preprocess
+from fmnist_edge.edge import dataset_pngs as pngs
+from fmnist_edge.edge import manifest, preprocess, shipped
 from fmnist_edge.edge.errors import BundleError
-
-pytestmark = pytest.mark.skipif(not bundled.names(), reason="no shipped bundle (make bundles)")
 
 
 def classify(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +35,7 @@ def images(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 def with_calibration(tmp_path: Path, block: object) -> Path:
     """A copy of the shipped first bundle whose manifest carries ``block``."""
     dst = tmp_path / "bundle"
-    shutil.copytree(bundled.bundles_root() / "first", dst)
+    shutil.copytree(shipped.bundles_root() / "first", dst)
     path = dst / manifest.MANIFEST_NAME
     raw = json.loads(path.read_text())
     raw["calibration"] = block
@@ -96,7 +95,7 @@ def test_calibration_round_trips_and_defaults_to_none(tmp_path: Path) -> None:
                                fitted_on="validation split")
     assert manifest.Calibration.from_json(cal.to_json()) == cal
     assert manifest.Calibration.from_json(None) == manifest.Calibration()
-    assert manifest.load(bundled.bundles_root() / "first").calibration.temperature == 1.0
+    assert manifest.load(shipped.bundles_root() / "first").calibration.temperature == 1.0
     with pytest.raises((ValueError, TypeError)):
         manifest.Calibration.from_json({"min_confidence": 2})
     bundle = with_calibration(tmp_path, "hot")
@@ -110,3 +109,14 @@ def test_temperature_scaling_is_softmax_of_scaled_logits() -> None:
     for t in (0.5, 1.0, 2.5):
         expected = np.exp(logits / t) / np.exp(logits / t).sum(axis=1, keepdims=True)
         np.testing.assert_allclose(preprocess.calibrate(probs, t), expected, rtol=1e-5)
+
+
+def test_manifest_writes_and_reads_calibration(tmp_path: Path) -> None:
+    shipped_manifest = manifest.load(shipped.bundles_root() / "first")
+    assert "calibration" not in shipped_manifest.to_json()  # none: not written at all
+    cal = manifest.Calibration(temperature=1.3, min_confidence=0.5, ece=0.02)
+    manifest.write(replace(shipped_manifest, root=tmp_path, calibration=cal))
+    assert manifest.load(tmp_path).calibration == cal
+    with pytest.raises(BundleError, match="refusing to write"):
+        manifest.write(replace(shipped_manifest, root=tmp_path,
+                               calibration=manifest.Calibration(temperature=0)))

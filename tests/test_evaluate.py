@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_edge.edge import bundled, dataset, labelled
+from fmnist_edge.edge import dataset, labelled, shipped
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.metrics import expected_calibration_error
 from fmnist_edge.edge.model import EdgeModel
-
-pytestmark = pytest.mark.skipif(not bundled.names(), reason="no shipped bundle (make bundles)")
 
 N = 60
 
@@ -56,7 +54,7 @@ def test_answers_are_the_models_own(tsv_folder: Path, test_split: dataset.Split)
     proc = evaluate(str(tsv_folder), "--json", "-m", "first")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    model = EdgeModel.open(bundled.resolve_model_arg("first"))
+    model = EdgeModel.open(shipped.resolve_model_arg("first"))
     expected = model.predict(test_split.images[:N]).argmax(axis=1) == test_split.labels[:N]
     assert summary["accuracy"] == round(float(expected.mean()), 4)
     assert summary["labelled"] == N and summary["none_of_the_ten"] == 3
