@@ -275,8 +275,8 @@ def _spatial_prior(mask: np.ndarray) -> np.ndarray:
 
 def _clean(mask: np.ndarray, score: np.ndarray) -> np.ndarray:
     """The main region(s), chosen on an opened mask (so a thin bridge of background texture
-    does not join a garment to the floor), then grown back to their full detail (a sandal's
-    straps) and their holes filled (a print on a T-shirt is still the T-shirt)."""
+    or a hanger wire does not join the garment), holes filled (a print on a T-shirt is
+    still the T-shirt)."""
     opened = _morph(_morph(mask, ImageFilter.MinFilter(3)), ImageFilter.MaxFilter(3))
     kept = _main_regions(opened, score)
     return _fill_holes(kept)
