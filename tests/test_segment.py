@@ -224,3 +224,17 @@ def test_label_regions_matches_a_flood_fill() -> None:
     assert count == n
     assert len(set(zip(labels[mask], ref[mask], strict=True))) == n  # same partition
     assert (labels[~mask] == 0).all()
+
+
+def test_pair_of_shoes_keeps_both(test_split: tuple[np.ndarray, np.ndarray]) -> None:
+    """Two shoes side by side are one garment (a pair), not a shoe and some floor."""
+    images, labels = test_split
+    sneaker = images[int(np.flatnonzero(labels == 7)[0])]
+    square = np.zeros((64, 64), np.uint8)
+    square[18:46, 0:28], square[18:46, 36:64] = sneaker, sneaker  # a gap of 8 pixels
+    small = np.asarray(Image.fromarray(square).resize((28, 28), Image.Resampling.BILINEAR))
+    img = scene(small, wood(np.random.default_rng(9)), (30, 30, 40), at=(60, 150), scale=12)
+    assert segment.label_regions(small > 25)[1] == 2
+    out = photo.to_pixels(img)
+    # Both shoes, where they were (one shoe alone would be scaled to fill the width).
+    assert iou(out, small) > 0.6, iou(out, small)
