@@ -60,8 +60,11 @@ MIN_AREA = 0.01
 #: More than this and the garment fills the frame: the whole picture is used.
 FULL_AREA = 0.97
 #: Bhattacharyya coefficient (0 = disjoint, 1 = identical) between the garment's and the
-#: background's colour histograms above which the "garment" is just more background.
-MAX_OVERLAP = 0.90
+#: background's colour histograms above which the "garment" is just more background.  Set
+#: in the gap measured on synthetic scenes (tests/test_segment.py): 50 empty walls, wood,
+#: tiles, stripes and studio backdrops all scored 0.887 or more; of 100 garments on them,
+#: 99 scored 0.741 or less.
+MAX_OVERLAP = 0.85
 #: A second region is kept (a pair of shoes) when at least this fraction of the first's area.
 SECOND_REGION = 0.35
 
