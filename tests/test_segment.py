@@ -246,3 +246,18 @@ def test_pair_of_shoes_keeps_both(test_split: tuple[np.ndarray, np.ndarray]) -> 
     out = photo.to_pixels(img)
     # Both shoes, where they were (one shoe alone would be scaled to fill the width).
     assert iou(out, small) > 0.6, iou(out, small)
+
+
+def test_hanger_wire_is_not_part_of_the_garment(test_split: tuple[np.ndarray, np.ndarray]
+                                                ) -> None:
+    """A dark wire from the top of the frame to the garment (a hanger on a door)."""
+    images, labels = test_split
+    top = int(np.flatnonzero(labels == 0)[0])
+    img = np.asarray(scene(images[top], wall(np.random.default_rng(4)), (30, 30, 40),
+                           at=(120, 180)), np.float32).copy()
+    img[0:140, 335:341] = 25                                  # 6 px wire, 140 px long
+    out = photo.to_pixels(Image.fromarray(img.astype(np.uint8)))
+    without = photo.to_pixels(scene(images[top], wall(np.random.default_rng(4)),
+                                    (30, 30, 40), at=(120, 180)))
+    assert iou(out, images[top]) > 0.8, iou(out, images[top])
+    assert iou(out, without) > 0.9
