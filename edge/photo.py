@@ -52,8 +52,10 @@ METHODS = ("segment", "dataset", "simple")
 DEFAULT_METHOD = "segment"
 
 #: Names the pixels :data:`DEFAULT_METHOD` makes; the exporter records it in the manifest so a
-#: model trained on this pipeline's output can be told apart from one that was not.
-PIPELINE_VERSION = "segment-1"
+#: model trained on this pipeline's output can be told apart from one that was not.  Bump it
+#: whenever the pixels change ("segment-1" was the first draft: no lighting correction,
+#: shadows, unmixing; sharpened).
+PIPELINE_VERSION = "segment-2"
 
 #: Output shape (height, width), as in the manifest's ``preprocessing.size``.
 SHAPE = IMAGE_SHAPE
