@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fmnist_edge.benchmarks import photos
-from fmnist_edge.edge import bundled
+from fmnist_edge.edge import shipped
 from fmnist_edge.edge.cli_util import run
 from fmnist_edge.train import render_cli, rendered
 
@@ -18,7 +18,7 @@ def test_report_has_a_row_per_recipe_pipeline_model(tmp_path: Path,
     monkeypatch.setenv(rendered.CACHE_VAR, str(tmp_path / "cache"))
     assert run(render_cli.cli, ["-n", "10", "-o", str(tmp_path / "set")]) == 0
     out = tmp_path / "PHOTOS.md"
-    code = run(photos.cli, ["--bundles", f"shipped={bundled.bundles_root()}",
+    code = run(photos.cli, ["--bundles", f"shipped={shipped.bundles_root()}",
                             "--photos", f"tiny={tmp_path / 'set'}", "--pipeline", "dataset",
                             "--pipeline", "segment", "-o", str(out)])
     assert code == 0

@@ -71,8 +71,8 @@ def test_photo_recipe_trains_renders_and_calibrates(photo_run: Path) -> None:
 
 def test_manifest_carries_recipe_pipeline_and_calibration(photo_run: Path,
                                                           tmp_path: Path) -> None:
-    code = run(export_cli, ["-a", str(photo_run), "-o", str(tmp_path), "-m", "first", "--int8",
-                            "--format", "tflite", "--keep-failed"])
+    code = run(export_cli, ["-a", str(photo_run), "-o", str(tmp_path), "--models", "first",
+                            "--int8", "--format", "tflite", "--keep-failed"])
     assert code in (0, 1)
     manifest = mf.load(tmp_path / "bundles" / "first")
     trained = json.loads((photo_run / "metrics.json").read_text())["models"]["first"]
@@ -92,4 +92,4 @@ def test_metrics_of_another_model_file_are_not_trusted(photo_run: Path, tmp_path
     (tmp_path / "metrics.json").write_text(json.dumps(record))
     digest = hashing.sha256_of(tmp_path / "first.keras")
     assert bundle.training_record(tmp_path / "first.keras", "first", digest) == {}
-    assert bundle._training_blocks({}) == {}
+    assert bundle.training_blocks({}) == {}
