@@ -1,0 +1,65 @@
+"""Wiring for ``edge-serve``: open the model and camera, build the app, run uvicorn.
+
+Kept apart from :mod:`.cli` so the command module imports no web framework (its ``--help``
+works without the ``[serve]`` extra) and the tests can build the same service.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from fmnist_edge.edge import photo
+from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.model import EdgeModel
+from fmnist_edge.edge.serve.answer import Classifier, Options
+from fmnist_edge.edge.serve.app import Service, Settings, create_app
+from fmnist_edge.edge.serve.camera_loop import CameraLoop
+from fmnist_edge.edge.serve.prometheus import ServeMetrics
+
+__all__ = ["Options", "Settings", "build", "describe", "run"]
+
+#: Seconds uvicorn waits for open streams on shutdown before closing them.
+SHUTDOWN_GRACE_S = 2
+#: Seconds an idle keep-alive connection stays open.
+KEEP_ALIVE_S = 5
+
+
+def build(model_path: Path, backend: str | None, threads: int | None, settings: Settings,
+          camera: str | None, fps: float, loop_video: bool) -> Service:
+    """Open the model (hash-checked) and, if asked, prepare the camera thread."""
+    model = EdgeModel.open(model_path, backend, threads)
+    expected = model.manifest.preprocessing.size
+    if expected != photo.SIZE:
+        raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
+                        f"this runner makes {photo.SIZE}")
+    classifier = Classifier(model)
+    metrics = ServeMetrics()
+    for source in ("upload", "camera"):
+        metrics.unsure.inc(0, source=source)
+    loop = None
+    if camera is not None:
+        loop = CameraLoop(camera, classifier, settings.options, metrics, fps, loop_video)
+    return Service(classifier, loop, settings, metrics)
+
+
+def describe(service: Service) -> dict[str, Any]:
+    """The facts the start-up line prints."""
+    model = service.classifier.model
+    return {"model": model.manifest.model, "artifact": model.artifact.file,
+            "runtime": model.session.backend,
+            "camera": service.camera.source if service.camera is not None else None,
+            "auth": service.settings.token is not None}
+
+
+def run(service: Service, sock: socket.socket, timeout: float, access_log: bool) -> None:
+    """Serve on an already-listening socket until Ctrl-C or SIGTERM."""
+    config = uvicorn.Config(
+        create_app(service), http="h11", loop="asyncio", lifespan="on",
+        log_level="warning", access_log=access_log, server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        limit_concurrency=service.settings.max_streams + 64)
+    uvicorn.Server(config).run(sockets=[sock])
