@@ -5,7 +5,8 @@
     edge-serve --camera clip.mp4 --loop          # a video file as the camera (demos, tests)
     edge-serve --host 0.0.0.0 --token s3cret     # reachable from a phone, with a token
 
-Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 could not start (model, port), 2 usage.
+Exit codes: 1 could not start (model, port), 2 usage, 130 stopped by Ctrl-C.  SIGTERM
+stops it gracefully, then it ends by that signal (as uvicorn does; systemd counts it clean).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ Routes: GET / (the page), GET /api/info, POST /api/classify, GET /api/stream (MJ
 GET /api/events (server-sent events), GET /metrics (Prometheus).
 The token (--token or $FMNIST_EDGE_TOKEN) goes in 'Authorization: Bearer <token>'.
 
-Exit codes: 0 stopped (Ctrl-C), 1 could not start, 2 usage error."""
+Exit codes: 1 could not start, 2 usage error, 130 stopped by Ctrl-C."""
 
 TOKEN_ENV = "FMNIST_EDGE_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
