@@ -73,6 +73,8 @@ class Hub:
         self._event = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.streams = 0
+        #: Set when the server is asked to stop: streams end so shutdown need not wait.
+        self.closing = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -81,6 +83,11 @@ class Hub:
         if self.loop is not None and not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):  # loop closing during shutdown
                 self.loop.call_soon_threadsafe(self._notify)
+
+    def close_threadsafe(self) -> None:
+        """End every stream (called from the stop-signal handler)."""
+        self.closing = True
+        self.notify_threadsafe()
 
     def _notify(self) -> None:
         self._event.set()
@@ -257,6 +264,12 @@ class Service:
             self.hub.streams -= 1
             self.metrics.streams.inc(-1, kind=kind)
 
+    async def _should_end(self, request: Request) -> bool:
+        """Wait for news (at most a second); True if the client left or the server stops."""
+        if not self.hub.closing:
+            await self.hub.wait(1.0)
+        return self.hub.closing or await request.is_disconnected()
+
     async def _mjpeg(self, request: Request) -> AsyncIterator[bytes]:
         with self._counted("mjpeg"):
             sent = -1
@@ -268,8 +281,7 @@ class Service:
                     continue
                 if self.camera_status().state not in ("starting", "running"):
                     return  # the camera is gone; the page shows why (/api/events)
-                await self.hub.wait(1.0)
-                if await request.is_disconnected():
+                if await self._should_end(request):
                     return
 
     async def _sse(self, request: Request) -> AsyncIterator[str]:
@@ -292,8 +304,7 @@ class Service:
                 if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
                     quiet_since = time.monotonic()
                     yield ": keep-alive\n\n"
-                await self.hub.wait(1.0)
-                if await request.is_disconnected():
+                if await self._should_end(request):
                     return
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -62,4 +63,17 @@ def run(service: Service, sock: socket.socket, timeout: float, access_log: bool)
         log_level="warning", access_log=access_log, server_header=False,
         timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         limit_concurrency=service.settings.max_streams + 64)
-    uvicorn.Server(config).run(sockets=[sock])
+    _Server(config, service).run(sockets=[sock])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the never-ending streams as soon as a stop is asked for
+    (otherwise shutdown waits for them, then cancels them with an error in the log)."""
+
+    def __init__(self, config: uvicorn.Config, service: Service) -> None:
+        super().__init__(config)
+        self.service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.service.hub.close_threadsafe()
+        super().handle_exit(sig, frame)
