@@ -114,7 +114,9 @@ def _check_camera_source(source: str) -> None:
 def _bind(host: str, port: int) -> socket.socket:
     """Listen before announcing, so 'port in use' is one clear line, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY only on sockets that say so;
+    # without it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -124,7 +126,6 @@ def _bind(host: str, port: int) -> socket.socket:
         raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); {hint}"
                         ) from exc
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 
