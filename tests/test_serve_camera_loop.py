@@ -68,6 +68,7 @@ def loop(frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 def test_unplugged_camera_is_lost_then_reopened(loop: camera_loop.CameraLoop) -> None:
     loop.start()
     wait_for(lambda: UnpluggedAfter.opened >= 2 and loop.status.frames >= 6, timeout=20)
+    loop.stop()  # no frame is classified after this: the counts below are final
     states = loop.states  # type: ignore[attr-defined]
     assert states[0] == "running" and "lost" in states
     assert states.index("lost") < len(states) - 1 - states[::-1].index("running")

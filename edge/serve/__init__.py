@@ -10,7 +10,9 @@ One process, one model, optionally one camera::
     GET  /metrics       Prometheus text format
 
 Needs the ``[serve]`` extra (Starlette, uvicorn, python-multipart); nothing here imports
-TensorFlow.  Modules: :mod:`.cli` (the command), :mod:`.app` (routes, auth, limits),
+TensorFlow.  Modules: :mod:`.cli` (the command), :mod:`.app` (the routes),
 :mod:`.answer` (the one place that calls the photo pipeline and the model),
-:mod:`.camera_loop` (the background camera thread), :mod:`.prometheus` (metrics).
+:mod:`.camera_loop` (the background camera thread), :mod:`.streams` (MJPEG and events),
+:mod:`.uploads` (body limits, multipart), :mod:`.guard` (token, headers, request metrics),
+:mod:`.apierror` (JSON errors), :mod:`.prometheus` (metrics), :mod:`.server` (uvicorn).
 """

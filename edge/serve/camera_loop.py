@@ -136,15 +136,16 @@ class CameraLoop:
                 return
 
     def _publish(self, frame: np.ndarray) -> None:
+        """Classify one frame and make it the latest; counters move after it is visible."""
         started = time.monotonic()
         status = self.status
-        status.frames += 1
-        answer = self.classifier.frame(frame, f"frame {status.frames}", self.options)
-        snap = Snapshot(seq=status.frames if self.latest is None else self.latest.seq + 1,
-                        jpeg=encode_jpeg(frame), answer=answer, at=time.time())
-        self.latest = snap
+        number = status.frames + 1
+        answer = self.classifier.frame(frame, f"frame {number}", self.options)
+        self.latest = Snapshot(seq=number, jpeg=encode_jpeg(frame), answer=answer,
+                               at=time.time())
         self.metrics.frames.inc()
         self.metrics.answer(label_of(answer), is_unsure(answer), "camera")
+        status.frames = number
         if self._last_frame_at is not None:
             gap = max(started - self._last_frame_at, 1e-6)
             status.fps = 1.0 / gap if status.fps == 0 else 0.8 * status.fps + 0.2 / gap

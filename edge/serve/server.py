@@ -75,5 +75,5 @@ class _Server(uvicorn.Server):
         self.service = service
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.service.hub.close_threadsafe()
+        self.service.streams.hub.close_threadsafe()
         super().handle_exit(sig, frame)
