@@ -8,12 +8,14 @@ changes, this file is the only one to adapt.  The answer is exactly what
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from fmnist_edge.edge import photo
 from fmnist_edge.edge.classify import classify
@@ -42,6 +44,15 @@ class Classifier:
     def __init__(self, model: EdgeModel) -> None:
         self.model = model
         self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Decode one tiny image and run the model once, so the first caller does not pay
+        for pillow's plugin loading and the runtime's first-call set-up."""
+        buf = io.BytesIO()
+        Image.new("L", photo.SIZE).save(buf, format="PNG")
+        photo.open_image(buf.getvalue(), "warm-up")
+        with self._lock:
+            self.model.predict(np.zeros((1, *photo.SIZE), np.uint8))
 
     @property
     def classes(self) -> tuple[str, ...]:

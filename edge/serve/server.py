@@ -38,6 +38,7 @@ def build(model_path: Path, backend: str | None, threads: int | None, settings: 
         raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
                         f"this runner makes {photo.SIZE}")
     classifier = Classifier(model)
+    classifier.warm_up()
     metrics = ServeMetrics()
     for source in ("upload", "camera"):
         metrics.unsure.inc(0, source=source)

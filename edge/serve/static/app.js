@@ -42,11 +42,12 @@ async function start() {
 
 function showCamera(cam) {
   const text = {
-    off: "no camera: this page still classifies photos you upload",
+    off: "no camera (start edge-serve with --camera): this page still classifies photos you upload",
     starting: "camera starting…", running: `camera: ${cam.source}`,
     ended: "camera ended", lost: "camera lost (retrying)", failed: "camera failed",
   }[cam.state] || cam.state;
-  $("camera-status").textContent = text + (cam.message ? ` — ${cam.message}` : "");
+  const why = cam.state !== "off" && cam.message ? ` — ${cam.message}` : "";
+  $("camera-status").textContent = text + why;
   $("camera-status").dataset.state = cam.state;
   $("camera-status").classList.toggle("error", ["ended", "lost", "failed"].includes(cam.state));
   const noCam = $("no-camera");
