@@ -299,6 +299,18 @@ def test_slow_upload_times_out_with_408(server: Server) -> None:
     assert server.alive()
 
 
+@pytest.mark.parametrize("sent", [b"", b"GET /api/info HTTP/1.1\r\nHost: x\r\n"],
+                         ids=["nothing", "half a head"])
+def test_silent_clients_are_closed_after_the_timeout(server: Server, sent: bytes) -> None:
+    """A connection that never completes its request head cannot hold a slot forever."""
+    with socket.create_connection((server.host, server.port), timeout=15) as sock:
+        sock.sendall(sent)
+        start = time.monotonic()
+        assert sock.recv(100) == b""  # closed by the server, not timed out here
+        assert time.monotonic() - start < 10
+    assert server.alive()
+
+
 def test_client_disconnecting_mid_upload_leaves_the_server_serving(server: Server) -> None:
     for _ in range(5):
         with socket.create_connection((server.host, server.port), timeout=10) as sock:

@@ -100,7 +100,7 @@ def _bearer(scope: Scope) -> bytes | None:
 
 def _query_token(scope: Scope) -> bytes | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
-    return values[0].encode("latin-1") if values else None
+    return values[0].encode("utf-8") if values else None
 
 
 async def _json(send: Send, status: int, error: str, headers: list[tuple[bytes, bytes]]

@@ -6,12 +6,14 @@ works without the ``[serve]`` extra) and the tests can build the same service.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from fmnist_edge.edge import photo
 from fmnist_edge.edge.errors import UserError
@@ -60,7 +62,7 @@ def describe(service: Service) -> dict[str, Any]:
 def run(service: Service, sock: socket.socket, timeout: float, access_log: bool) -> None:
     """Serve on an already-listening socket until Ctrl-C or SIGTERM."""
     config = uvicorn.Config(
-        create_app(service), http="h11", loop="asyncio", lifespan="on",
+        create_app(service), http=_with_head_deadline(timeout), loop="asyncio", lifespan="on",
         log_level="warning", access_log=access_log, server_header=False,
         timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         limit_concurrency=service.settings.max_streams + 64)
@@ -78,3 +80,54 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.service.streams.hub.close_threadsafe()
         super().handle_exit(sig, frame)
+
+
+def _with_head_deadline(seconds: float) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol, plus a deadline for each request's head.
+
+    uvicorn times out idle keep-alive connections but not a client that connects and sends
+    nothing, or half a request line: a few dozen of those would use up every connection
+    slot.  Here the head (request line and headers) must arrive within ``seconds`` of the
+    connection opening or of the previous response; the body has its own limit (408).
+    """
+
+    class HeadDeadline(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._waiting_for_head():
+                if self._head_timer is None:
+                    self._arm()
+            else:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            self._disarm()  # uvicorn's own keep-alive timeout takes over while idle
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _waiting_for_head(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
+        def _arm(self) -> None:
+            self._head_timer = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _expire(self) -> None:
+            self._head_timer = None
+            if self._waiting_for_head() and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadDeadline
