@@ -96,7 +96,7 @@ def multipart(fields: list[tuple[str, str, bytes]], boundary: str = "b0undary") 
 
 
 def test_info_names_model_classes_runtime_and_no_camera(server: Server) -> None:
-    from fmnist_edge.edge import bundled, manifest
+    from fmnist_edge.edge import bundled, manifest, photo
 
     status, info = server.json("GET", "/api/info")
     shipped = manifest.load(bundled.bundles_root() / bundled.DEFAULT_MODEL)
@@ -106,7 +106,7 @@ def test_info_names_model_classes_runtime_and_no_camera(server: Server) -> None:
     assert info["runtime"] in ("litert", "tflite-runtime", "onnxruntime")
     assert info["artifact"]["file"] in shipped.artifacts
     assert info["preprocessing"]["scale"] == shipped.preprocessing.scale
-    assert info["preprocessing"]["method"] == "dataset"
+    assert info["preprocessing"]["method"] == photo.METHODS[0]  # the pipeline's default
     assert info["versions"]["fmnist-edge"] and info["versions"]["starlette"]
     assert info["camera"]["state"] == "off" and info["camera"]["available"] is False
     assert info["limits"]["max_upload_bytes"] == UPLOAD_LIMIT

@@ -24,6 +24,8 @@ from fmnist_edge.edge.model import EdgeModel
 
 #: Preprocessing methods a caller may ask for (``?preprocess=``).
 METHODS = photo.METHODS
+#: The photo pipeline's own default (its first method; pipeline v2 names it DEFAULT_METHOD).
+DEFAULT_METHOD: str = getattr(photo, "DEFAULT_METHOD", photo.METHODS[0])
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Options:
     """What a caller may choose per request."""
 
     top_k: int = 1
-    method: str = "dataset"
+    method: str = DEFAULT_METHOD
 
 
 class Classifier:

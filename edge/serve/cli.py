@@ -22,6 +22,7 @@ import click
 
 from fmnist_edge.edge import bundled, cli_util, runtimes
 from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.serve import answer
 
 if TYPE_CHECKING:
     from fmnist_edge.edge.serve.app import Service
@@ -68,8 +69,9 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
               help="Require 'Authorization: Bearer TOKEN' on every API call.")
 @click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=3, show_default=True,
               help="Classes per answer unless a request asks (?top_k=).")
-@click.option("-p", "--preprocess", "method", type=click.Choice(("dataset", "simple")),
-              default="dataset", show_default=True, help="Photo preprocessing (?preprocess=).")
+@click.option("-p", "--preprocess", "method", type=click.Choice(answer.METHODS),
+              default=answer.DEFAULT_METHOD, show_default=True,
+              help="Photo preprocessing (?preprocess=).")
 @click.option("--max-upload", type=click.IntRange(min=1), default=10 * 1024 * 1024,
               show_default=True, help="Largest request body in bytes (413 above it).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
