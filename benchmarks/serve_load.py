@@ -34,7 +34,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from fmnist_edge.edge import atomic, bundled, cli_util, dataset, photo, tables
+from fmnist_edge.edge import atomic, cli_util, dataset, photo, shipped, tables
 from fmnist_edge.edge.classify import classify
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
@@ -169,7 +169,7 @@ def run(model_arg: str | None, clients: int, requests: int, log: Any) -> dict[st
                for j, c in enumerate(cs)]
     right = sum(c == classes[labels[i % len(labels)]] for i, c in answers)
     log(f"in-process: {total} images, one after another")
-    model = EdgeModel.open(bundled.resolve_model_arg(model_arg))
+    model = EdgeModel.open(shipped.resolve_model_arg(model_arg))
     local = in_process(model, images, total)
     local_lat = np.array(local["latencies"])
     http_rps = total / (a["wall_s"] + b["wall_s"])

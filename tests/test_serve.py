@@ -96,17 +96,17 @@ def multipart(fields: list[tuple[str, str, bytes]], boundary: str = "b0undary") 
 
 
 def test_info_names_model_classes_runtime_and_no_camera(server: Server) -> None:
-    from fmnist_edge.edge import bundled, manifest, photo
+    from fmnist_edge.edge import manifest, photo, shipped
 
     status, info = server.json("GET", "/api/info")
-    shipped = manifest.load(bundled.bundles_root() / bundled.DEFAULT_MODEL)
+    bundle = manifest.load(shipped.bundles_root() / shipped.DEFAULT_MODEL)
     assert status == 200
-    assert info["model"] == shipped.model
-    assert info["classes"] == list(shipped.class_names)
+    assert info["model"] == bundle.model
+    assert info["classes"] == list(bundle.class_names)
     assert info["runtime"] in ("litert", "tflite-runtime", "onnxruntime")
-    assert info["artifact"]["file"] in shipped.artifacts
-    assert info["preprocessing"]["scale"] == shipped.preprocessing.scale
-    assert info["preprocessing"]["method"] == photo.METHODS[0]  # the pipeline's default
+    assert info["artifact"]["file"] in bundle.artifacts
+    assert info["preprocessing"]["scale"] == bundle.preprocessing.scale
+    assert info["preprocessing"]["method"] == photo.DEFAULT_METHOD
     assert info["versions"]["fmnist-edge"] and info["versions"]["starlette"]
     assert info["camera"]["state"] == "off" and info["camera"]["available"] is False
     assert info["limits"]["max_upload_bytes"] == UPLOAD_LIMIT

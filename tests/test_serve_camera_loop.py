@@ -8,13 +8,14 @@ from ``read``).  Everything else is real: the shipped model, real frames, the re
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fmnist_edge.edge import bundled, camera
+from fmnist_edge.edge import camera, shipped
 from fmnist_edge.edge.dataset import load_split
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
@@ -27,21 +28,23 @@ from fmnist_edge.edge.serve.answer import Classifier, Options
 from fmnist_edge.edge.serve.prometheus import ServeMetrics
 
 
-class UnpluggedAfter(camera.Camera):
-    """Delivers ``frames`` then fails like a pulled USB webcam."""
+class UnpluggedAfter:
+    """Opens like :func:`camera.open_camera` and delivers ``frames``, then fails like a
+    pulled USB webcam (the message OpenCV's reader raises)."""
 
     opened = 0
 
     def __init__(self, frames: list[np.ndarray]) -> None:
-        super().__init__("0")
-        self.frames = iter(frames)
-        UnpluggedAfter.opened += 1
+        self.frames = frames
 
-    def read(self) -> np.ndarray | None:
-        frame = next(self.frames, None)
-        if frame is None:
-            raise UserError("camera 0: stopped delivering frames (unplugged or in use?)")
-        return frame
+    @contextlib.contextmanager
+    def __call__(self, source: str) -> Iterator[Iterator[np.ndarray]]:
+        UnpluggedAfter.opened += 1
+        yield self._read(source)
+
+    def _read(self, source: str) -> Iterator[np.ndarray]:
+        yield from self.frames
+        raise UserError(f"camera {source}: stopped delivering frames (unplugged or in use?)")
 
 
 @pytest.fixture
@@ -52,10 +55,10 @@ def frames(data_dir: Path) -> list[np.ndarray]:
 @pytest.fixture
 def loop(frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
          ) -> Iterator[camera_loop.CameraLoop]:
-    monkeypatch.setattr(camera, "open_camera", lambda source: UnpluggedAfter(frames))
+    monkeypatch.setattr(camera, "open_camera", UnpluggedAfter(frames))
     monkeypatch.setattr(camera_loop, "RETRY_SECONDS", 0.5)
     UnpluggedAfter.opened = 0
-    model = EdgeModel.open(bundled.resolve_model_arg(None))
+    model = EdgeModel.open(shipped.resolve_model_arg(None))
     metrics = ServeMetrics()
     cam = camera_loop.CameraLoop("0", Classifier(model), Options(top_k=2), metrics, fps=50)
     states: list[str] = []

@@ -24,8 +24,8 @@ from fmnist_edge.edge.model import EdgeModel
 
 #: Preprocessing methods a caller may ask for (``?preprocess=``).
 METHODS = photo.METHODS
-#: The photo pipeline's own default (its first method; pipeline v2 names it DEFAULT_METHOD).
-DEFAULT_METHOD: str = getattr(photo, "DEFAULT_METHOD", photo.METHODS[0])
+#: The photo pipeline's own default method.
+DEFAULT_METHOD = photo.DEFAULT_METHOD
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,10 @@ class Classifier:
         """Decode one tiny image and run the model once, so the first caller does not pay
         for pillow's plugin loading and the runtime's first-call set-up."""
         buf = io.BytesIO()
-        Image.new("L", photo.SIZE).save(buf, format="PNG")
+        Image.new("L", photo.SHAPE[::-1]).save(buf, format="PNG")  # pillow wants (W, H)
         photo.open_image(buf.getvalue(), "warm-up")
         with self._lock:
-            self.model.predict(np.zeros((1, *photo.SIZE), np.uint8))
+            self.model.predict(np.zeros((1, *photo.SHAPE), np.uint8))
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import functools
 import platform
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,7 +25,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from fmnist_edge.edge import versions
 from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.manifest import Manifest
 from fmnist_edge.edge.serve import answer, uploads
 from fmnist_edge.edge.serve.apierror import ApiError, http_error, server_error
 from fmnist_edge.edge.serve.camera_loop import CameraLoop
@@ -74,17 +76,17 @@ class Service:
         art, manifest = model.artifact, model.manifest
         return JSONResponse({
             "model": manifest.model,
-            "recipe": manifest.raw.get("recipe"),
+            "recipe": _recipe(manifest),
             "classes": list(manifest.class_names),
             "artifact": {"file": art.file, "format": art.format, "precision": art.precision,
                          "bytes": art.bytes, "sha256": art.sha256},
             "runtime": model.session.backend,
-            "input": manifest.raw.get("input"),
-            "preprocessing": {**manifest.raw.get("preprocessing", {}),
+            "preprocessing": {**manifest.preprocessing.to_json(),
                               "method": self.settings.options.method,
                               "methods": list(answer.METHODS)},
             "versions": dict(_versions()),
-            "exported_with": manifest.raw.get("tools", {}),
+            "exported_with": dict(manifest.tools),
+            "created": manifest.created,
             "camera": self.streams.status().to_json(),
             "limits": {"max_upload_bytes": self.settings.max_upload_bytes,
                        "timeout_s": self.settings.timeout_s,
@@ -125,14 +127,21 @@ def _package_file(name: str) -> bytes:
     return (resources.files("fmnist_edge.edge.serve") / "static" / name).read_bytes()
 
 
+#: Distributions whose versions /api/info reports (those installed).
+REPORTED = ("fmnist-edge", "numpy", "pillow", "starlette", "uvicorn", "ai-edge-litert",
+            "tflite-runtime", "onnxruntime", "opencv-python-headless")
+
+
 @functools.cache
 def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("fmnist-edge", "numpy", "pillow", "starlette", "uvicorn", "ai-edge-litert",
-                 "tflite-runtime", "onnxruntime", "opencv-python-headless"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[dist] = metadata.version(dist)
-    return out
+    return {"python": platform.python_version(), **versions.installed_versions(REPORTED)}
+
+
+def _recipe(manifest: Manifest) -> Any:
+    """How the model was trained, when the manifest says (bundles from before recipes
+    have no such block; the field arrives with the recipes work)."""
+    recipe: Any = getattr(manifest, "recipe", None)
+    return recipe.to_json() if hasattr(recipe, "to_json") else recipe
 
 
 def create_app(service: Service) -> Starlette:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,9 +100,9 @@ class CameraLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with camera.open_camera(self.source) as cam:
+                with camera.open_camera(self.source) as frames:
                     self._set("running")
-                    self._read_all(cam)
+                    self._read_all(frames)
             except UserError as exc:
                 was_up = self.status.state in ("running", "lost")
                 self._set("lost" if was_up else "failed", str(exc))
@@ -124,10 +124,10 @@ class CameraLoop:
                 self._set("lost", f"camera {self.source}: stopped delivering frames")
             self._stop.wait(RETRY_SECONDS)
 
-    def _read_all(self, cam: camera.Camera) -> None:
+    def _read_all(self, frames: Iterator[np.ndarray]) -> None:
         """Classify frames until the source ends or :meth:`stop`; pace to ``fps``."""
         next_at = time.monotonic()
-        for frame in cam:
+        for frame in frames:
             if self._stop.is_set():
                 return
             self._publish(frame)

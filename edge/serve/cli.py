@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fmnist_edge.edge import bundled, cli_util, runtimes
+from fmnist_edge.edge import cli_util, runtimes, shipped
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.serve import answer
 
@@ -51,7 +51,7 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
                epilog=EXAMPLES)
 @click.option("-m", "--model", "model_arg", default=None,
               help=f"Bundle folder, model file in one, or a shipped bundle name "
-                   f"(default: {bundled.DEFAULT_MODEL}).")
+                   f"(default: {shipped.DEFAULT_MODEL}).")
 @click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)), default=None,
               help="Runtime to use (default: best installed for the model file).")
 @click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
@@ -95,7 +95,7 @@ def cli(model_arg: str | None, backend: str | None, threads: int | None, camera:
     settings = server.Settings(max_upload_bytes=max_upload, timeout_s=timeout,
                                max_streams=max_streams, token=token,
                                options=server.Options(top_k=k, method=method))
-    service = server.build(bundled.resolve_model_arg(model_arg), backend, threads, settings,
+    service = server.build(shipped.resolve_model_arg(model_arg), backend, threads, settings,
                            camera, fps, loop_video)
     sock = _bind(host, port)
     url = _url(host, sock.getsockname()[1])

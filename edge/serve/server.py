@@ -36,9 +36,9 @@ def build(model_path: Path, backend: str | None, threads: int | None, settings: 
     """Open the model (hash-checked) and, if asked, prepare the camera thread."""
     model = EdgeModel.open(model_path, backend, threads)
     expected = model.manifest.preprocessing.size
-    if expected != photo.SIZE:
+    if expected != photo.SHAPE:
         raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
-                        f"this runner makes {photo.SIZE}")
+                        f"this runner makes {photo.SHAPE}")
     classifier = Classifier(model)
     classifier.warm_up()
     metrics = ServeMetrics()
