@@ -350,20 +350,22 @@ def test_token_is_required_on_every_api_call(test_set: tuple) -> None:
 # Camera: MJPEG, server-sent events, many viewers, and a camera that goes away
 
 
-def read_part(stream: io.BufferedReader) -> bytes:
-    """One JPEG part of a multipart/x-mixed-replace stream."""
-    headers = {}
-    line = stream.readline()
-    while line in (b"\r\n", b""):
-        if line == b"":
+def read_parts(stream: io.BufferedReader, count: int) -> list[bytes]:
+    """The first ``count`` JPEG parts of a multipart/x-mixed-replace stream: a part ends
+    where the next boundary starts (the server sends no Content-Length, see streams.py)."""
+    assert stream.readline().strip() == b"--frame"
+    delimiter, buf, parts = b"\r\n--frame\r\n", b"", []
+    while len(parts) < count:
+        chunk = stream.read1(65536)
+        if not chunk:
             raise EOFError("stream ended")
-        line = stream.readline()
-    assert line.strip() == b"--frame", line
-    while (line := stream.readline()).strip():
-        key, _, value = line.decode().partition(":")
-        headers[key.strip().lower()] = value.strip()
-    assert headers["content-type"] == "image/jpeg"
-    return stream.read(int(headers["content-length"]))
+        buf += chunk
+        while delimiter in buf and len(parts) < count:
+            part, buf = buf.split(delimiter, 1)
+            head, _, body = part.partition(b"\r\n\r\n")
+            assert head.lower() == b"content-type: image/jpeg", head
+            parts.append(body)
+    return parts
 
 
 def open_stream(server: Server, path: str = "/api/stream") -> tuple[socket.socket,
@@ -412,7 +414,7 @@ def test_mjpeg_stream_sends_decodable_frames(camera_server: Server) -> None:
     sock, reader, status = open_stream(camera_server)
     with sock, reader:
         assert b" 200 " in status, status
-        frames = [Image.open(io.BytesIO(read_part(reader))) for _ in range(3)]
+        frames = [Image.open(io.BytesIO(part)) for part in read_parts(reader, 3)]
     for frame in frames:
         frame.load()
         assert frame.format == "JPEG" and frame.size == servekit.FRAME_SIZE
@@ -429,7 +431,7 @@ def test_fifty_viewers_at_once_then_all_gone(camera_server: Server) -> None:
         try:
             sock, reader, status = open_stream(camera_server)
             with sock, reader:
-                results.append((status, len(read_part(reader))))
+                results.append((status, len(read_parts(reader, 1)[0])))
         except Exception as exc:  # recorded, and the assertion below shows it
             results.append(exc)
 

@@ -123,6 +123,7 @@ class Streams:
 
     async def _frames(self, request: Request) -> AsyncIterator[bytes]:
         with self._counted("mjpeg"):
+            yield _NEXT_PART[2:]  # the stream opens with the first part's boundary and head
             sent = -1
             while True:
                 snap = self.latest()
@@ -163,10 +164,16 @@ def _state_of(status: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in status.items() if k not in ("frames", "fps")}
 
 
+#: Ends a frame and opens the next part at once.  Browsers show a part only once the next
+#: part's head has arrived, so sending it with the frame (rather than with the next one)
+#: keeps the picture in step with the answer pushed over /api/events.  The head therefore
+#: has no Content-Length (optional in multipart: the boundary delimits the part).
+_NEXT_PART = f"\r\n--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
+
+
 def _mjpeg_part(snap: Snapshot) -> bytes:
-    head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-            f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode()
-    return head + snap.jpeg + b"\r\n"
+    """One frame, then the boundary and head of the next part."""
+    return snap.jpeg + _NEXT_PART
 
 
 def _event(name: str, data: Mapping[str, Any]) -> str:
