@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,52 @@ def test_a_token_server_page_asks_for_the_token_then_works(browser: webdriver.Ch
         browser.find_element(By.ID, "file").send_keys(str(photo))
         wait.until(lambda d: d.find_element(By.ID, "upload-result").is_displayed())
         browser.execute_script("sessionStorage.clear()")
+
+
+def test_the_picture_shows_the_frame_the_answer_is_for(browser: webdriver.Chrome,
+                                                       tmp_path_factory: pytest.TempPathFactory,
+                                                       test_set: tuple) -> None:
+    """The overlay's answer and the MJPEG picture under it belong to the same frame.
+
+    (Browsers show a multipart part only when the next part's head arrives; sent late, the
+    picture lagged the answer by one frame.)  Slow video so each frame is on screen a while.
+    """
+    images, _ = test_set
+    video = servekit.write_video(tmp_path_factory.mktemp("slow") / "slow.avi", images)
+    expected = [_small(servekit.frame_of(img, i)) for i, img in enumerate(images)]
+    with running(["--camera", str(video), "--loop", "--fps", "2"]) as srv:
+        browser.get(srv.url)
+        wait = WebDriverWait(browser, 30, poll_frequency=0.05)
+        matches = []
+        for _ in range(3):
+            before = browser.find_element(By.ID, "answer").get_attribute("data-frame")
+            wait.until(lambda d, b=before: d.find_element(By.ID, "answer")
+                       .get_attribute("data-frame") not in (b, None))
+            time.sleep(0.2)  # half a frame: the picture has had time to decode
+            frame = int(str(browser.find_element(By.ID, "answer").get_attribute("data-frame"))
+                        .split()[-1])
+            shown = np.array(browser.execute_script(SHOWN_PIXELS), np.float64)
+            now, previous = (expected[(frame - 1) % N_FRAMES],
+                             expected[(frame - 2) % N_FRAMES])
+            matches.append((_corr(shown, now), _corr(shown, previous)))
+        assert all(cur > 0.9 and cur > prev for cur, prev in matches), matches
+
+
+#: The picture currently shown in the page's <img>, as 64x48 grey values.
+SHOWN_PIXELS = """
+const img = document.getElementById('live');
+const c = document.createElement('canvas'); c.width = 64; c.height = 48;
+const g = c.getContext('2d'); g.drawImage(img, 0, 0, 64, 48);
+const d = g.getImageData(0, 0, 64, 48).data; const out = [];
+for (let i = 0; i < d.length; i += 4) out.push((d[i] + d[i + 1] + d[i + 2]) / 3);
+return out;
+"""
+
+
+def _small(frame: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(frame).convert("L").resize((64, 48), Image.Resampling.BOX),
+                      np.float64).ravel()
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1])

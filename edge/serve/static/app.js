@@ -84,6 +84,7 @@ function headline(a) {
 function showLive(a) {
   const { label, p } = headline(a);
   $("answer").textContent = label;
+  $("answer").dataset.frame = a.path;  // which frame this answer is for
   $("confidence").textContent = pct(p);
   $("confidence-bar").style.width = pct(p);
   if (lastLive && lastLive.label === label) {
