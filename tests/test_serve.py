@@ -270,9 +270,28 @@ def _read_reply(sock: socket.socket) -> bytes:
     return data
 
 
+def test_min_confidence_makes_the_same_unsure_answer_as_edge_classify(
+        server: Server, tmp_path: Path, test_set: tuple) -> None:
+    """?min_confidence=1 (nothing is that sure) → "unsure", as `--min-confidence 1` prints."""
+    file = tmp_path / "boot.png"
+    file.write_bytes(png(test_set[0][0]))
+    cli = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.cli", str(file), "--json",
+                          "--min-confidence", "1", "--backend", server.facts["runtime"]],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    status, got = classify(server, file.read_bytes(),
+                           f"/api/classify?min_confidence=1&name={file}")
+    assert status == 200 and expected["status"] == "unsure"
+    assert got["status"] == expected["status"] and got["answer"] == expected["answer"]
+    status, sure = classify(server, file.read_bytes(), "/api/classify?min_confidence=0")
+    assert status == 200 and sure["status"] != "unsure"
+
+
 @pytest.mark.parametrize(("query", "says"), [
     ("top_k=0", "top_k"), ("top_k=abc", "top_k"), ("top_k=11", "top_k"),
     ("preprocess=magic", "preprocess"), ("topk=3", "unknown parameter"),
+    ("min_confidence=1.5", "min_confidence"), ("min_confidence=x", "min_confidence"),
 ])
 def test_bad_options_are_refused(server: Server, test_set: tuple, query: str, says: str) -> None:
     status, got = classify(server, png(test_set[0][0]), f"/api/classify?{query}")

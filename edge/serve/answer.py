@@ -34,6 +34,8 @@ class Options:
 
     top_k: int = 1
     method: str = DEFAULT_METHOD
+    #: Below this top-1 probability the answer is "unsure"; None: the manifest's suggestion.
+    min_confidence: float | None = None
 
 
 class Classifier:
@@ -78,7 +80,8 @@ class Classifier:
                 decoded: float) -> dict[str, Any]:
         prepared = time.perf_counter()
         with self._lock:
-            pred = classify(self.model, pixels, name, min(options.top_k, len(self.classes)))
+            pred = classify(self.model, pixels, name, min(options.top_k, len(self.classes)),
+                            options.min_confidence)
         done = time.perf_counter()
         record = pred.to_json()
         record["timings_ms"] = {

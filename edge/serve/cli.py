@@ -72,6 +72,9 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.option("-p", "--preprocess", "method", type=click.Choice(answer.METHODS),
               default=answer.DEFAULT_METHOD, show_default=True,
               help="Photo preprocessing (?preprocess=).")
+@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Below this probability the answer is 'unsure' (?min_confidence=); "
+                   "default: the bundle's suggested threshold.")
 @click.option("--max-upload", type=click.IntRange(min=1), default=10 * 1024 * 1024,
               show_default=True, help="Largest request body in bytes (413 above it).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
@@ -83,8 +86,8 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
               help="Print the start-up line (URL, model, camera) as JSON.")
 def cli(model_arg: str | None, backend: str | None, threads: int | None, camera: str | None,
         loop_video: bool, fps: float, host: str, port: int, token: str | None, k: int,
-        method: str, max_upload: int, timeout: float, max_streams: int, access_log: bool,
-        as_json: bool) -> int:
+        method: str, min_confidence: float | None, max_upload: int, timeout: float,
+        max_streams: int, access_log: bool, as_json: bool) -> int:
     """Serve the model over HTTP, with a live camera page for phones and browsers."""
     from fmnist_edge.edge.serve import server  # needs the [serve] extra
 
@@ -94,7 +97,8 @@ def cli(model_arg: str | None, backend: str | None, threads: int | None, camera:
         _check_camera_source(camera)
     settings = server.Settings(max_upload_bytes=max_upload, timeout_s=timeout,
                                max_streams=max_streams, token=token,
-                               options=server.Options(top_k=k, method=method))
+                               options=server.Options(top_k=k, method=method,
+                                                      min_confidence=min_confidence))
     service = server.build(shipped.resolve_model_arg(model_arg), backend, threads, settings,
                            camera, fps, loop_video)
     sock = _bind(host, port)

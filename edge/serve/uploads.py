@@ -18,7 +18,7 @@ from fmnist_edge.edge.serve import answer
 from fmnist_edge.edge.serve.apierror import ApiError
 
 #: Query parameters ``POST /api/classify`` understands; any other is refused (typos).
-PARAMETERS = ("top_k", "preprocess", "name")
+PARAMETERS = ("top_k", "preprocess", "min_confidence", "name")
 
 
 def content_kind(header: str) -> str:
@@ -37,7 +37,8 @@ def content_kind(header: str) -> str:
 
 
 def options(params: QueryParams, default: answer.Options, classes: int) -> answer.Options:
-    """``?top_k=`` and ``?preprocess=`` checked, defaults from the command line."""
+    """``?top_k=``, ``?preprocess=`` and ``?min_confidence=`` checked, defaults from the
+    command line."""
     unknown = sorted(set(params) - set(PARAMETERS))
     if unknown:
         raise ApiError(400, f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMETERS)})")
@@ -48,7 +49,22 @@ def options(params: QueryParams, default: answer.Options, classes: int) -> answe
     if method not in answer.METHODS:
         raise ApiError(400, f"preprocess must be one of {', '.join(answer.METHODS)}, "
                             f"got {method!r}")
-    return answer.Options(top_k=int(top_k), method=method)
+    return answer.Options(top_k=int(top_k), method=method,
+                          min_confidence=_min_confidence(params, default.min_confidence))
+
+
+def _min_confidence(params: QueryParams, default: float | None) -> float | None:
+    """``?min_confidence=`` as a probability from 0 to 1 (400 otherwise)."""
+    text = params.get("min_confidence")
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ApiError(400, f"min_confidence must be a number from 0 to 1, got {text!r}")
+    return value
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
