@@ -31,7 +31,9 @@ pytestmark = pytest.mark.slow
 
 ALL_ARTIFACTS = [artifact_filename("first", p, f) for p, f in (
     ("float32", "tflite"), ("float32", "onnx"), ("float16", "tflite"), ("dynamic", "tflite"),
-    ("int8", "tflite"), ("int8", "onnx"))]
+    ("int8", "tflite"), ("int8", "onnx"), ("float32", "npz"), ("int8", "npz"))]
+#: The runtime export verification runs each format in (the device's first choice).
+VERIFY_BACKEND = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numpy"}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,7 @@ def test_artifact_meets_thresholds(manifest: mf.Manifest, filename: str) -> None
     art = manifest.artifacts[filename]
     v = art.verification
     assert v["samples"] == 10_000
-    assert v["backend"] == ("litert" if art.format == "tflite" else "onnxruntime")
+    assert v["backend"] == VERIFY_BACKEND[art.format]
     assert v["agreement"] >= verify.MIN_AGREEMENT[art.precision]
     if art.precision in verify.MAX_ACCURACY_DROP:
         assert v["accuracy_delta"] >= -verify.MAX_ACCURACY_DROP[art.precision]
