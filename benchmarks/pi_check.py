@@ -2,6 +2,7 @@
 
     python -m fmnist_edge.benchmarks.pi_check --roots /var/tmp/pi-roots
     python -m fmnist_edge.benchmarks.pi_check --roots /var/tmp/pi-roots --arch armhf --json
+    make pi-check PI_ROOTS=/var/tmp/pi-roots        # both, report in artifacts/pi-check/
 
 Why: the Pis people own are armv7l/armv6 (32-bit Pi OS) and aarch64, and this machine is
 x86_64.  A Debian bookworm root per architecture (debootstrap, run through qemu-user) is
@@ -34,7 +35,7 @@ from typing import Any
 
 import click
 
-from fmnist_edge.edge import cli_util, dataset
+from fmnist_edge.edge import atomic, cli_util, dataset
 from fmnist_edge.edge.errors import UserError
 
 ARCHES = ("armhf", "arm64")
@@ -215,14 +216,18 @@ def check_arch(roots: Path, arch: str, wheel: Path, pngs: Path, mirror: str) -> 
               help="Debian mirror for debootstrap (the one apt uses here).")
 @click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=".",
               show_default=True, help="Checkout to build the wheel from.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Also write pi-check.json to this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def cli(roots: Path, arches: tuple[str, ...], images: int, mirror: str, repo: Path,
-        as_json: bool) -> int:
+        output: Path | None, as_json: bool) -> int:
     """Prove the wheel installs and answers the same on emulated armhf and arm64 Pis."""
     from fmnist_edge.benchmarks import pngs as png_writer
 
     start = time.perf_counter()
     check_tools(arches)
+    if output is not None:
+        cli_util.check_writable(output)
     with tempfile.TemporaryDirectory(prefix="pi-check-") as tmp:
         wheel = build_wheel(repo.resolve(), Path(tmp) / "dist")
         pngs = Path(tmp) / "png"
@@ -231,6 +236,8 @@ def cli(roots: Path, arches: tuple[str, ...], images: int, mirror: str, repo: Pa
     ok = all(b["agree"] for r in results for b in r["backends"].values()) and \
         all(r["doctor"]["exit_code"] == 0 for r in results)
     report = {"ok": ok, "total_s": round(time.perf_counter() - start, 1), "results": results}
+    if output is not None:
+        atomic.write_json(output / "pi-check.json", report)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -270,7 +270,7 @@ def bundle_checks(parity_images: int, download: bool) -> list[Check]:
                 manifest.verify_file(file)
             hashes = ", ".join(f"{a.file} {a.sha256[:12]}" for a in manifest.artifacts.values())
             checks.append(Check(f"bundle {name}", True, f"SHA-256 ok: {hashes}"))
-            model = EdgeModel.open(folder)
+            EdgeModel.open(folder)  # what edge-classify would pick here
         except UserError as exc:
             checks.append(Check(f"bundle {name}", False, str(exc),
                                 "pip install --force-reinstall fmnist-edge"))
@@ -280,7 +280,15 @@ def bundle_checks(parity_images: int, download: bool) -> list[Check]:
                                 "set FMNIST_DATA_DIR to the Fashion-MNIST files, or "
                                 "edge-doctor --download", essential=False))
             continue
-        checks.append(parity_check(model, test.images[:parity_images]))
+        for art in manifest.artifacts.values():  # every file a runtime here can run
+            if not any(runtimes.is_installed(b) for b in runtimes.PREFERENCE.get(art.format, ())):
+                continue
+            try:
+                model = EdgeModel.open(folder, artifact=art.file)
+                checks.append(parity_check(model, test.images[:parity_images]))
+            except UserError as exc:  # e.g. a runtime that is installed but broken
+                checks.append(Check(f"parity {name}", False, f"{art.file}: {exc}",
+                                    "see the runtime lines above"))
     if not checks:
         checks.append(Check("bundles", False, f"none shipped in {bundled.bundles_root()}",
                             "pip install --force-reinstall fmnist-edge"))

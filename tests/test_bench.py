@@ -193,15 +193,14 @@ def test_bench_modules_do_not_import_tensorflow() -> None:
 
 
 def test_shipped_bundle_on_the_device_path(tmp_path: Path) -> None:
-    """What a Pi runs after ``pip install``: edge-bench on the shipped int8 bundle, no
-    TensorFlow needed; its parity figures equal what the exporter verified."""
+    """What a Pi runs after ``pip install``: ``edge-bench first`` (the shipped bundle, by
+    name), no TensorFlow needed; its parity figures equal what the exporter verified."""
     from fmnist_edge.edge import bundled
 
     if "first" not in bundled.names():
         pytest.skip("no shipped bundle (make bundles)")
-    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli",
-                           str(bundled.bundles_root() / "first"), *FAST, "--json"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli", "first",
+                           *FAST, "--json"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)["results"]
     manifest = mf.load(bundled.bundles_root() / "first")
@@ -215,3 +214,22 @@ def test_shipped_bundle_on_the_device_path(tmp_path: Path) -> None:
             assert r["parity"]["agreement"] == pytest.approx(verified["agreement"])
             checked += 1
     assert checked >= 1
+
+
+def test_no_argument_benches_every_shipped_model_and_a_file_names_one_artifact() -> None:
+    from fmnist_edge.edge import bundled
+
+    if len(bundled.names()) < 2:
+        pytest.skip("no shipped bundles (make bundles)")
+    tiny = ["--runs", "3", "--warmup", "0", "--batch", "4", "--threads", "1", "--no-parity",
+            "--json"]
+    every = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli", *tiny],
+                           capture_output=True, text=True, check=False)
+    assert every.returncode == 0, every.stderr
+    assert {r["model"] for r in json.loads(every.stdout)["results"]} == set(bundled.names())
+    npz_file = next((bundled.bundles_root() / "first").glob("*.npz"))
+    one = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli", str(npz_file),
+                          *tiny], capture_output=True, text=True, check=False)
+    assert one.returncode == 0, one.stderr
+    assert [(r["artifact"], r["runtime"]) for r in json.loads(one.stdout)["results"]] == \
+        [(npz_file.name, "numpy")]
