@@ -67,7 +67,7 @@ def dense_layers(model: Any) -> list[Dense]:
     out: list[Dense] = []
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind == "Flatten":
+        if kind in ("Flatten", "Dropout", "InputLayer"):  # reshape / identity at inference
             continue
         weights = layer.get_weights()
         activation = getattr(getattr(layer, "activation", None), "__name__", "")
