@@ -41,7 +41,7 @@ from fmnist_edge.edge.model import EdgeModel, artifact_filename
 
 #: Edge artifacts raced against Keras and numpy, as (precision, format).
 EDGE_ARTIFACTS = (("int8", "tflite"), ("float32", "tflite"), ("int8", "onnx"),
-                  ("float32", "onnx"))
+                  ("float32", "onnx"), ("int8", "npz"), ("float32", "npz"))
 #: What the edge-only install contains (the base dependencies of pyproject.toml).
 EDGE_PACKAGES = ("numpy", "pillow", "click", "ai-edge-litert")
 TARGET_VS_NUMPY = 2.0

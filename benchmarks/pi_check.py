@@ -48,6 +48,9 @@ QEMU_OF_ARCH = {"armhf": "qemu-arm", "arm64": "qemu-aarch64"}
 INSIDE = Path("/opt/fmnist-check")
 #: Backends compared with this machine, per architecture (auto = what the runner picks).
 BACKENDS = {"armhf": ("auto", "numpy"), "arm64": ("auto", "numpy", "litert")}
+#: Where pip here finds its CA bundle, if set (copied into the roots for pip there).
+CERT_VARS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+CA_FILE = INSIDE / "ca.pem"
 CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
               "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_DEFAULT_TIMEOUT": "120",
               "PYTHONDONTWRITEBYTECODE": "1"}
@@ -118,12 +121,23 @@ def stage(root: Path, wheel: Path, pngs: Path) -> None:
     shutil.copytree(pngs, target / "png")
     for key in ("test-images", "test-labels"):
         shutil.copy2(dataset.locate(key, download=False), target / "data")
+    cert = next((os.environ[v] for v in CERT_VARS if Path(os.environ.get(v, "")).is_file()),
+                None)
+    if cert:  # a TLS-intercepting proxy's CA, which the root's own bundle lacks
+        shutil.copy2(cert, target / CA_FILE.name)
+
+
+def chroot_env(root: Path) -> dict[str, str]:
+    """The environment inside a root: minimal, plus proxies and the staged CA bundle."""
+    env = {**CHROOT_ENV, **{k: v for k, v in os.environ.items() if k.lower().endswith("_proxy")}}
+    if (root / CA_FILE.relative_to("/")).is_file():
+        env["PIP_CERT"] = str(CA_FILE)
+    return env
 
 
 def chroot(root: Path, *cmd: str, timeout: float = 1800) -> str:
     """Run a command inside the root (emulated by qemu-user through binfmt)."""
-    env = {**CHROOT_ENV, **{k: v for k, v in os.environ.items() if k.lower().endswith("_proxy")}}
-    return sh(["chroot", str(root), *cmd], timeout=timeout, env=env)
+    return sh(["chroot", str(root), *cmd], timeout=timeout, env=chroot_env(root))
 
 
 def install(root: Path, arch: str, wheel: Path) -> dict[str, Any]:
@@ -192,10 +206,10 @@ def check_arch(roots: Path, arch: str, wheel: Path, pngs: Path, mirror: str) -> 
     for backend in BACKENDS[arch]:
         log(f"{arch}: classifying {len(list(pngs.iterdir()))} PNGs, backend {backend}")
         there = answers(["chroot", str(root), f"{INSIDE}/venv/bin/edge-classify",
-                         *classify_args(INSIDE / "png", backend)], env=CHROOT_ENV)
+                         *classify_args(INSIDE / "png", backend)], env=chroot_env(root))
         here = answers([str(bin_dir / "edge-classify"), *classify_args(pngs, backend)])
         result["backends"][backend] = compare(here, there)
-    doctor_env = {**CHROOT_ENV, "FMNIST_DATA_DIR": str(INSIDE / "data")}
+    doctor_env = {**chroot_env(root), "FMNIST_DATA_DIR": str(INSIDE / "data")}
     doctor = subprocess.run(["chroot", str(root), f"{INSIDE}/venv/bin/edge-doctor",
                              "--no-camera", "--parity-images", "200"], capture_output=True,
                             text=True, timeout=1800, env=doctor_env, check=False)
