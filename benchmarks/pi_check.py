@@ -236,7 +236,7 @@ def check_arch(roots: Path, arch: str, wheel: Path, pngs: Path, mirror: str) -> 
 def cli(roots: Path, arches: tuple[str, ...], images: int, mirror: str, repo: Path,
         output: Path | None, as_json: bool) -> int:
     """Prove the wheel installs and answers the same on emulated armhf and arm64 Pis."""
-    from fmnist_edge.benchmarks import pngs as png_writer
+    from fmnist_edge.edge import dataset_pngs as png_writer
 
     start = time.perf_counter()
     check_tools(arches)

@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-from fmnist_edge.edge import bundled, cli_util, runtimes
+from fmnist_edge.edge import cli_util, runtimes, shipped
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.errors import UserError
 
@@ -262,12 +262,12 @@ def bundle_checks(parity_images: int, download: bool) -> list[Check]:
         except UserError as exc:
             test_error = str(exc)
     checks = []
-    for name in bundled.names():
-        folder = bundled.bundles_root() / name
+    for name in shipped.names():
+        folder = shipped.bundles_root() / name
         try:
             manifest = mf.load(folder)
             for file in manifest.artifacts:
-                manifest.verify_file(file)
+                manifest.check_file(file)
             hashes = ", ".join(f"{a.file} {a.sha256[:12]}" for a in manifest.artifacts.values())
             checks.append(Check(f"bundle {name}", True, f"SHA-256 ok: {hashes}"))
             EdgeModel.open(folder)  # what edge-classify would pick here
@@ -290,7 +290,7 @@ def bundle_checks(parity_images: int, download: bool) -> list[Check]:
                 checks.append(Check(f"parity {name}", False, f"{art.file}: {exc}",
                                     "see the runtime lines above"))
     if not checks:
-        checks.append(Check("bundles", False, f"none shipped in {bundled.bundles_root()}",
+        checks.append(Check("bundles", False, f"none shipped in {shipped.bundles_root()}",
                             "pip install --force-reinstall fmnist-edge"))
     return checks
 
@@ -300,7 +300,11 @@ def parity_check(model: Any, pixels: Any) -> Check:
     import numpy as np
 
     manifest = model.manifest
-    reference = np.load(manifest.verify_file(manifest.reference["predictions"]["file"]))
+    top1_file = manifest.reference_top1_path()
+    if top1_file is None:
+        return Check(f"parity {manifest.model}", False, f"{model.artifact.file}: the bundle "
+                     "has no reference predictions", "re-export it with fmnist-export")
+    reference = np.load(top1_file)
     agree = float(np.mean(model.predict(pixels).argmax(axis=1) == reference[:len(pixels)]))
     expected = float(model.artifact.verification.get("agreement", 1.0))
     ok = agree >= expected - PARITY_MARGIN

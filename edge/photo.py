@@ -35,12 +35,17 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.dataset import IMAGE_SHAPE
+from fmnist_edge.edge.errors import UserError, first_line
 
 METHODS = ("dataset", "simple")
+#: What files and camera frames get unless ``--preprocess`` says otherwise.
+DEFAULT_METHOD = "dataset"
 
-#: Output size (width, height), as in the manifest's ``preprocessing.size``.
-SIZE = (28, 28)
+#: Output shape (height, width), as in the manifest's ``preprocessing.size``.
+SHAPE = IMAGE_SHAPE
+#: The same as pillow wants it, (width, height).
+_PIL_SIZE = (SHAPE[1], SHAPE[0])
 
 #: Refuse images claiming more pixels than this (64 megapixels), judged from the header.
 MAX_PIXELS = 64_000_000
@@ -177,7 +182,7 @@ def _check_size(img: Image.Image, name: str) -> None:
 
 def _reason(exc: Exception) -> str:
     """One line saying why decoding failed."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc)
     if "truncated" in text or isinstance(exc, (EOFError, SyntaxError)):
         return f"truncated or corrupt image ({text})"
     return f"cannot decode image ({text})"
@@ -223,7 +228,7 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 # Pixels
 
 
-def to_pixels(img: Image.Image, method: str = "dataset") -> np.ndarray:
+def to_pixels(img: Image.Image, method: str = DEFAULT_METHOD) -> np.ndarray:
     """Turn a picture into (28, 28) uint8 pixels, light garment on dark, as the model expects.
 
     ``method`` is ``"dataset"`` (the Fashion-MNIST conversion, default) or ``"simple"`` (the
@@ -238,31 +243,26 @@ def to_pixels(img: Image.Image, method: str = "dataset") -> np.ndarray:
     return _dataset(flat)
 
 
-def frame_to_pixels(frame: np.ndarray, method: str = "dataset", bgr: bool = False) -> np.ndarray:
-    """A camera frame (H, W, 3) uint8 (or (H, W) grey) → the same pixels as :func:`to_pixels`.
-
-    ``bgr=True`` for frames straight from OpenCV or Picamera2's ``RGB888`` (both BGR-ordered);
-    :mod:`fmnist_edge.edge.camera` already hands out RGB.
-    """
+def frame_to_pixels(frame: np.ndarray, method: str = DEFAULT_METHOD) -> np.ndarray:
+    """A camera frame (H, W, 3) RGB uint8 (or (H, W) grey) → the same pixels as
+    :func:`to_pixels`.  :mod:`fmnist_edge.edge.camera` hands out RGB whatever the library."""
     arr = np.asarray(frame)
     if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
         raise UserError(f"camera frame must be (H, W, 3) or (H, W) uint8, "
                         f"got {arr.shape} {arr.dtype}")
-    if arr.ndim == 3 and bgr:
-        arr = arr[..., ::-1]
     img = Image.fromarray(np.ascontiguousarray(arr))  # (H, W, 3) → RGB, (H, W) → L
     return to_pixels(img, method)
 
 
 def _simple(img: Image.Image) -> np.ndarray:
     """The tutorial's way: grey, squash to 28x28 (pillow's default bicubic), ``255 - x``."""
-    small = img.convert("L").resize(SIZE, Image.Resampling.BICUBIC)
+    small = img.convert("L").resize(_PIL_SIZE, Image.Resampling.BICUBIC)
     return (255 - np.asarray(small, dtype=np.uint8)).astype(np.uint8)
 
 
 def _dataset(img: Image.Image) -> np.ndarray:
     """The Fashion-MNIST conversion, plus polarity detection and a dataset pass-through."""
-    if img.size == SIZE:
+    if img.size == _PIL_SIZE:
         return _small_as_dataset(img)
     work = _working_copy(img).convert("RGB")
     rgb = np.asarray(work)
@@ -270,11 +270,11 @@ def _dataset(img: Image.Image) -> np.ndarray:
     light_background = _is_light(background)
     box = _content_box(rgb, background)
     if box is None:  # nothing but background: an empty (dark) picture
-        return np.zeros((SIZE[1], SIZE[0]), np.uint8)
+        return np.zeros(SHAPE, np.uint8)
     garment = work.crop(box)                        # (1) trim
     garment = garment.resize(_fit(garment.size), Image.Resampling.LANCZOS)  # (2) resize
     garment = garment.filter(_SHARPEN)  # (3) sharpen
-    canvas = Image.new("RGB", SIZE, background)                     # (4) extend, centred
+    canvas = Image.new("RGB", _PIL_SIZE, background)                     # (4) extend, centred
     canvas.paste(garment, _centre_offset(garment.size))
     if light_background:
         canvas = ImageOps.invert(canvas)                           # (5) negate
@@ -349,7 +349,7 @@ def _content_box(rgb: np.ndarray, background: tuple[int, ...]) -> tuple[int, int
 def _fit(size: tuple[int, int]) -> tuple[int, int]:
     """Scale ``size`` so its longest edge is 28, keeping the aspect ratio (at least 1 px)."""
     width, height = size
-    scale = max(SIZE) / max(width, height)
+    scale = max(SHAPE) / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
@@ -357,7 +357,7 @@ def _centre_offset(size: tuple[int, int]) -> tuple[int, int]:
     """Where to paste ``size`` so it is centred in 28x28; an odd margin puts its extra pixel
     on the left/top, as the dataset does (measured on the test set: 3224 of 3234 odd-margin
     images do this horizontally)."""
-    return (SIZE[0] - size[0] + 1) // 2, (SIZE[1] - size[1] + 1) // 2
+    return (_PIL_SIZE[0] - size[0] + 1) // 2, (_PIL_SIZE[1] - size[1] + 1) // 2
 
 
 def _level(grey: np.ndarray, background: float) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_edge.edge import bundled, cli_util, doctor, runtimes
+from fmnist_edge.edge import cli_util, doctor, runtimes, shipped
 
 
 def run_doctor(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +61,7 @@ def test_numpy_abi_and_platform_are_reported(report: dict) -> None:
 
 def test_shipped_bundles_hashed_and_every_artifact_checked_for_parity(report: dict) -> None:
     checks = by_name(report)
-    for name in bundled.names():
+    for name in shipped.names():
         assert checks[f"bundle {name}"]["ok"] and "SHA-256 ok" in checks[f"bundle {name}"]["detail"]
         parity = [c for c in report["checks"] if c["name"].startswith(f"parity {name}")]
         files = {c["detail"].split(" on ")[0] for c in parity}
@@ -80,10 +80,10 @@ def test_tampered_bundle_is_a_failed_essential_check(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "bundles"
-    shutil.copytree(bundled.bundles_root(), root)
+    shutil.copytree(shipped.bundles_root(), root)
     npz_file = next((root / "first").glob("*.npz"))
     npz_file.write_bytes(npz_file.read_bytes()[:-10])
-    monkeypatch.setattr(bundled, "bundles_root", lambda: root)
+    monkeypatch.setattr(shipped, "bundles_root", lambda: root)
     code = cli_util.run(doctor.cli, ["--no-camera", "--parity-images", "0"])
     out = capsys.readouterr().out
     assert code == 1

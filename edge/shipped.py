@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fmnist_edge.edge.errors import BundleError
+from fmnist_edge.edge.manifest import BUNDLES_DIR, MANIFEST_NAME
 
 #: The model ``edge-classify`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "second"
@@ -22,13 +23,13 @@ def bundles_root() -> Path:
     Beside this file, rather than ``importlib.resources`` (7 ms of imports at every start):
     the package is always installed as plain files, never zipped.
     """
-    return Path(__file__).parent / "bundles"
+    return Path(__file__).parent / BUNDLES_DIR
 
 
 def names() -> list[str]:
     """Names of the shipped bundles."""
     root = bundles_root()
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()) \
+    return sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file()) \
         if root.is_dir() else []
 
 
