@@ -266,7 +266,7 @@ def _edge_classify() -> list[str]:
 
 def _shown(cmd: list[str]) -> str:
     """A command for the report, with the long inline script abbreviated."""
-    return " ".join("'<tutorial snippet>'" if "\n" in c else c for c in cmd)
+    return " ".join("'<inline script>'" if "\n" in c else c for c in cmd)
 
 
 def _answer(stdout: str) -> str:
