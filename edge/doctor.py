@@ -269,12 +269,17 @@ def bundle_checks(parity_images: int, download: bool) -> list[Check]:
             for file in manifest.artifacts:
                 manifest.check_file(file)
             hashes = ", ".join(f"{a.file} {a.sha256[:12]}" for a in manifest.artifacts.values())
-            checks.append(Check(f"bundle {name}", True, f"SHA-256 ok: {hashes}"))
-            EdgeModel.open(folder)  # what edge-classify would pick here
         except UserError as exc:
             checks.append(Check(f"bundle {name}", False, str(exc),
                                 "pip install --force-reinstall fmnist-edge"))
             continue
+        checks.append(Check(f"bundle {name}", True, f"SHA-256 ok: {hashes}"))
+        try:  # what edge-classify picks here by itself
+            picked = EdgeModel.open(folder)
+            checks.append(Check(f"pick {name}", True, f"edge-classify -m {name} runs "
+                                f"{picked.artifact.file} on {picked.session.backend}"))
+        except UserError as exc:
+            checks.append(Check(f"pick {name}", False, str(exc), "install a runtime (above)"))
         if test is None:
             checks.append(Check(f"parity {name}", False, f"not run ({test_error})",
                                 "set FMNIST_DATA_DIR to the Fashion-MNIST files, or "
