@@ -301,8 +301,11 @@ def test_symlink_loop_is_walked_once(images: Path, tmp_path: Path) -> None:
 def test_ctrl_c_exits_130_with_one_line() -> None:
     """SIGINT while waiting on stdin: "interrupted", exit code 130, no traceback."""
     code = "from fmnist_edge.edge.cli import main; main()"
+    # A shell without job control starts background jobs with SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN: restore the default so the child gets its KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-c", code, "-"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(3)  # the model loads, then the read of stdin blocks (stdin stays open)
         proc.send_signal(signal.SIGINT)
