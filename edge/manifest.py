@@ -29,7 +29,9 @@ Schema (version 1)::
       "reference": {"keras_test_accuracy": 0.871, "keras_sha256": "...",
                     "predictions": {"file": "reference_top1.npy", "sha256": "...",
                                     "bytes": 0}},
-      "tools": {"tensorflow": "2.21.0", ...}
+      "tools": {"tensorflow": "2.21.0", ...},
+      "calibration": {"temperature": 1.4, "min_confidence": 0.55,      # optional
+                      "ece": 0.03, "ece_before": 0.08, "fitted_on": "validation split"}
     }
 
 ``preprocessing`` says how 28x28 uint8 pixels (light garment on a dark background, as
@@ -38,6 +40,11 @@ trained on: ``float = pixel * scale + offset``.  Each artifact's own ``input`` t
 that float is fed to that file (float32/float16 as is, int8 quantised with its scale and
 zero point).  Manifests written before this module wrote them also carry a top-level
 ``"input"`` block that repeated ``preprocessing.size``; it is accepted and ignored.
+
+``calibration`` (optional; absent means none, :class:`Calibration`) says how far to trust
+the probabilities: the runner raises them to ``1 / temperature`` and renormalises
+(temperature scaling of a softmax output), and answers "unsure" below ``min_confidence``
+unless told otherwise.
 """
 
 from __future__ import annotations
@@ -216,6 +223,63 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """How much to trust the model's probabilities, fitted at export (never on the device).
+
+    The default is no calibration: temperature 1 (probabilities as the model gives them) and
+    no confidence threshold (every answer is given, none is "unsure").
+    """
+
+    temperature: float = 1.0
+    #: The suggested threshold: a top-1 probability (after temperature) below it is "unsure".
+    min_confidence: float | None = None
+    #: Expected calibration error after / before scaling, and where it was fitted (reports).
+    ece: float | None = None
+    ece_before: float | None = None
+    fitted_on: str = ""
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any] | None) -> Calibration:
+        """Parse the manifest form (``None`` or absent: no calibration)."""
+        if obj is None:
+            return cls()
+        if not isinstance(obj, dict):
+            raise TypeError("calibration must be an object")
+        threshold = obj.get("min_confidence")
+        cal = cls(temperature=float(obj.get("temperature", 1.0)),
+                  min_confidence=None if threshold is None else float(threshold),
+                  ece=_optional_float(obj.get("ece")),
+                  ece_before=_optional_float(obj.get("ece_before")),
+                  fitted_on=str(obj.get("fitted_on", "")))
+        cal.check()
+        return cal
+
+    def check(self) -> None:
+        """Refuse a temperature or threshold that would make answers meaningless."""
+        if not self.temperature > 0:
+            raise ValueError(f"calibration temperature must be positive, not "
+                             f"{self.temperature}")
+        if self.min_confidence is not None and not 0 <= self.min_confidence <= 1:
+            raise ValueError(f"calibration min_confidence must be within 0..1, not "
+                             f"{self.min_confidence}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest form (only the figures that are set)."""
+        out: dict[str, Any] = {"temperature": self.temperature,
+                               "min_confidence": self.min_confidence}
+        for key in ("ece", "ece_before"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.fitted_on:
+            out["fitted_on"] = self.fitted_on
+        return out
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A parsed, validated ``manifest.json`` plus the folder it came from (or goes to)."""
 
@@ -227,6 +291,7 @@ class Manifest:
     reference: Reference = field(default_factory=Reference)
     created: str = ""
     tools: dict[str, str | None] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
 
     def path(self, name: str) -> Path:
         """Absolute path of a file named in the manifest."""
@@ -271,6 +336,9 @@ class Manifest:
             "artifacts": {name: art.to_json() for name, art in self.artifacts.items()},
             "reference": self.reference.to_json(),
             "tools": dict(self.tools),
+            # Written only when set, so an uncalibrated bundle's manifest is unchanged.
+            **({"calibration": self.calibration.to_json()}
+               if self.calibration != Calibration() else {}),
         }
 
 
@@ -278,6 +346,7 @@ def write(manifest: Manifest) -> Path:
     """Validate ``manifest`` as :func:`load` would, then write it atomically to its folder."""
     try:
         _check(manifest.preprocessing, manifest.artifacts, len(manifest.class_names))
+        manifest.calibration.check()
     except ValueError as exc:
         raise BundleError(f"{manifest.root / MANIFEST_NAME}: refusing to write ({exc})") from exc
     target = manifest.root / MANIFEST_NAME
@@ -321,7 +390,8 @@ def parse(root: Path, raw: dict[str, Any]) -> Manifest:
         preprocessing=preprocessing, artifacts=artifacts,
         reference=Reference.from_json(raw.get("reference") or {}),
         created=str(raw.get("created", "")),
-        tools={str(k): None if v is None else str(v) for k, v in tools.items()})
+        tools={str(k): None if v is None else str(v) for k, v in tools.items()},
+        calibration=Calibration.from_json(raw.get("calibration")))
 
 
 def _check(pre: Preprocessing, artifacts: dict[str, Artifact], classes: int) -> None:
