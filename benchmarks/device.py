@@ -92,7 +92,7 @@ def plan_measurements(bundles: list[Path], settings: BenchSettings, parity: bool
     notes: list[str] = []
     for path in bundles:
         if not path.exists():
-            raise UserError(f"{path}: no such bundle folder or model file")
+            raise UserError(f"{path}: no such model bundle or file")
         manifest = mf.load(path if path.is_dir() else path.parent)
         only = None if path.is_dir() else path.name  # a model file: that artifact alone
         if only is not None and only not in manifest.artifacts:

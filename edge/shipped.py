@@ -44,8 +44,8 @@ def resolve_model_arg(arg: str | None) -> Path:
         return bundles_root() / arg
     if not Path(arg).exists():
         shipped = ", ".join(names()) or "none installed"
-        raise BundleError(f"{arg}: no such bundle folder or model file, and not a shipped "
-                          f"model name (shipped: {shipped})")
+        raise BundleError(f"{arg}: no such model bundle or file, and no shipped model has "
+                          f"that name (shipped: {shipped})")
     return Path(arg)
 
 

@@ -179,7 +179,7 @@ def test_tampered_bundle_fails_in_one_line(shipped_bundle: Path,
 def test_missing_bundle_folder_fails_in_one_line(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_util.run(bench_cli.cli, [str(tmp_path / "absent"), *FAST]) == 1
-    assert "no such bundle folder" in _one_line_error(capsys)
+    assert "no such model bundle or file" in _one_line_error(capsys)
 
 
 @pytest.mark.parametrize("args", [["--runs", "0"], ["--threads", "x"], ["--threads", "0"],
