@@ -77,7 +77,7 @@ bundles: install train
 # Proof for every Raspberry Pi (not part of `make test`: minutes, needs root): the wheel
 # installed the README's way into emulated Debian bookworm armhf (Debian's numpy, numpy
 # runtime) and arm64 (PyPI wheels, LiteRT) roots; answers compared with this machine.
-# Roots are made once in $(PI_ROOTS) (6-11 min each) and reused; then about 5 min.
+# Roots are made once in $(PI_ROOTS) (6-11 min each) and reused; then 2-4 min.
 PI_ROOTS ?= /var/tmp/fmnist-edge-pi-roots
 pi-check: install
 	@test "$$(id -u)" = 0 || { echo "pi-check needs root (debootstrap, chroot)"; exit 1; }
