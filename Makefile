@@ -17,7 +17,8 @@ export FMNIST_DATA_DIR := $(abspath $(SHARED_DATA))
 endif
 endif
 
-.PHONY: all install train export classify bench test lint typecheck pytest test-edge bundles clean
+.PHONY: all install train export classify bench test lint typecheck pytest test-edge bundles \
+	pi-check clean
 
 all: install train export classify bench
 
@@ -74,6 +75,18 @@ bundles: install
 	$(BIN)/fmnist-export -a $(OUT)/photo -o $(OUT)/shipped --int8
 	rm -rf edge/bundles && mkdir -p edge/bundles
 	cp -r $(OUT)/shipped/bundles/first $(OUT)/shipped/bundles/second edge/bundles/
+
+# Proof for every Raspberry Pi (not part of `make test`: minutes, needs root): the wheel
+# installed the README's way into emulated Debian bookworm armhf (Debian's numpy, numpy
+# runtime) and arm64 (PyPI wheels, LiteRT) roots; answers compared with this machine.
+# Roots are made once in $(PI_ROOTS) (6-11 min each) and reused; then 2-4 min.
+PI_ROOTS ?= /var/tmp/fmnist-edge-pi-roots
+pi-check: install
+	@test "$$(id -u)" = 0 || { echo "pi-check needs root (debootstrap, chroot)"; exit 1; }
+	command -v debootstrap >/dev/null && test -e /usr/libexec/qemu-binfmt/arm-binfmt-P \
+		|| { apt-get update -qq && apt-get install -y -qq qemu-user-static debootstrap \
+		binfmt-support; }
+	$(BIN)/python -m fmnist_edge.benchmarks.pi_check --roots $(PI_ROOTS) -o $(OUT)/pi-check
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,8 @@
 """``edge-bench``: benchmark every artifact of one or more bundles on this device.
 
-    edge-bench bundles/first bundles/second              # table on the terminal
+    edge-bench                                           # the shipped models (first, second)
+    edge-bench second                                    # one shipped model, by name
+    edge-bench bundles/first bundles/second              # bundle folders (or model files)
     edge-bench bundles/first --threads 1,4 --runs 1000   # thread counts, more samples
     edge-bench bundles/first --json > bench.json         # everything as JSON on stdout
     edge-bench bundles/first bundles/second -o report/   # benchmark.md/.json + PNG plots
@@ -21,7 +23,7 @@ import click
 
 from fmnist_edge.benchmarks import device
 from fmnist_edge.benchmarks.device import BenchSettings
-from fmnist_edge.edge import atomic, cli_util, tables
+from fmnist_edge.edge import atomic, cli_util, shipped, tables
 from fmnist_edge.edge.errors import UserError
 
 
@@ -42,7 +44,7 @@ def parse_threads(_ctx: click.Context | None, _param: click.Parameter | None,
 
 
 @click.command(name="edge-bench", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("bundles", nargs=-1)
 @click.option("--runs", type=click.IntRange(min=1), default=BenchSettings.runs,
               show_default=True, help="Timed single-image inferences per artifact.")
 @click.option("--warmup", type=click.IntRange(min=0), default=BenchSettings.warmup,
@@ -55,16 +57,20 @@ def parse_threads(_ctx: click.Context | None, _param: click.Parameter | None,
 @click.option("--json", "as_json", is_flag=True, help="Print all results as JSON on stdout.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write benchmark.md, benchmark.json and PNG plots to this folder.")
-def cli(bundles: tuple[Path, ...], runs: int, warmup: int, batch: int,
+def cli(bundles: tuple[str, ...], runs: int, warmup: int, batch: int,
         threads: tuple[int, ...], no_parity: bool, as_json: bool,
         output: Path | None) -> int:
-    """Measure size, load time, latency, throughput, memory and accuracy of bundles."""
+    """Measure size, load time, latency, throughput, memory and accuracy of bundles.
+
+    BUNDLES are shipped model names (first, second), bundle folders or model files inside
+    one; none benches every shipped model.
+    """
     if output is not None:
         cli_util.check_writable(output)
     settings = BenchSettings(runs=runs, warmup=warmup, batch=batch, threads=threads)
     data_note = None if no_parity else device.data_note(cli_util.progress)
-    jobs, notes = device.plan_measurements(list(bundles), settings,
-                                          parity=not no_parity and not data_note)
+    jobs, notes = device.plan_measurements(shipped.resolve_model_args(bundles), settings,
+                                           parity=not no_parity and not data_note)
     notes += [data_note] if data_note else []
     notes += ["accuracy parity skipped (--no-parity)"] if no_parity else []
     for note in notes:

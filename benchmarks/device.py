@@ -90,15 +90,19 @@ def plan_measurements(bundles: list[Path], settings: BenchSettings, parity: bool
     """
     jobs: list[Measurement] = []
     notes: list[str] = []
-    for folder in bundles:
-        if not folder.is_dir():
-            raise UserError(f"{folder}: no such bundle folder")
-        manifest = mf.load(folder)
+    for path in bundles:
+        if not path.exists():
+            raise UserError(f"{path}: no such model bundle or file")
+        manifest = mf.load(path if path.is_dir() else path.parent)
+        only = None if path.is_dir() else path.name  # a model file: that artifact alone
+        if only is not None and only not in manifest.artifacts:
+            raise UserError(f"{path}: not listed in {path.parent / mf.MANIFEST_NAME}")
         for name in manifest.artifacts:
             manifest.check_file(name)
         if parity:
             manifest.reference_top1_path()
-        jobs.extend(_bundle_jobs(manifest, settings, parity, notes))
+        jobs.extend(j for j in _bundle_jobs(manifest, settings, parity, notes)
+                    if only in (None, j.artifact))
     return jobs, notes
 
 

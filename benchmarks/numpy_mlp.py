@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from fmnist_edge.edge.npz import softmax
+
 
 @dataclass(frozen=True)
 class NumpyMLP:
@@ -43,10 +45,3 @@ class NumpyMLP:
             h = np.maximum(h @ kernel + bias, 0.0)
         kernel, bias = self.layers[-1]
         return softmax(h @ kernel + bias)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, shifted by the row maximum so large logits cannot overflow."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out

@@ -50,25 +50,51 @@ class Issue:
 
 
 def expand(args: tuple[str, ...], recursive: bool = False) -> Iterator[Item | Issue]:
-    """Yield every image named by ``args``, in order, and an Issue for each problem."""
+    """Yield every image named by ``args``, in order, and an Issue for each problem.
+
+    An argument that names no image at all (an empty folder, a folder of other files, a
+    pattern that matches nothing) is a fatal Issue naming it: otherwise the command would
+    print nothing and exit 0, and "nothing to do" would look like "done".
+    """
     for arg in args:
-        if arg == "-":
-            yield _stdin()
-            continue
-        path = Path(arg)
-        if path.is_dir():
-            yield from _walk(path, recursive)
-        elif path.exists() or path.is_symlink():
-            yield Item(name=arg, path=path)
-        elif glob.has_magic(arg):
-            matches = sorted(glob.glob(arg, recursive=True))
-            if not matches:
-                yield Issue(arg, "no files match this pattern")
-            for match in matches:
-                yield from _walk(Path(match), recursive) if Path(match).is_dir() \
-                    else iter([Item(name=match, path=Path(match))])
-        else:
-            yield Issue(arg, "no such file or folder")
+        found = False
+        for entry in _expand_one(arg, recursive):
+            # an image, or a failure already reported (missing file, unreadable folder)
+            found = found or isinstance(entry, Item) or entry.fatal
+            yield entry
+        if not found:
+            yield Issue(arg, _nothing_reason(arg, recursive))
+
+
+def _expand_one(arg: str, recursive: bool) -> Iterator[Item | Issue]:
+    """The images (and notes) of one argument."""
+    if arg == "-":
+        yield _stdin()
+        return
+    path = Path(arg)
+    if path.is_dir():
+        yield from _walk(path, recursive)
+    elif path.exists() or path.is_symlink():
+        yield Item(name=arg, path=path)
+    elif glob.has_magic(arg):
+        for match in sorted(glob.glob(arg, recursive=True)):
+            yield from _walk(Path(match), recursive) if Path(match).is_dir() \
+                else iter([Item(name=match, path=Path(match))])
+    else:
+        yield Issue(arg, "no such file or folder")
+
+
+def _nothing_reason(arg: str, recursive: bool) -> str:
+    """Why ``arg`` gave no image, in words that say what to try."""
+    path = Path(arg)
+    if path.is_dir():
+        if not any(path.iterdir()):
+            return "folder is empty: no images to classify"
+        hint = "" if recursive else " (images in sub-folders? add --recursive)"
+        return f"folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
+    if glob.glob(arg, recursive=True):
+        return "pattern matches no image files"
+    return "no files match this pattern"
 
 
 def _walk(folder: Path, recursive: bool,

@@ -20,6 +20,8 @@ from fmnist_edge.edge.errors import BundleError
 ARTIFACT_PREFERENCE: tuple[tuple[str, str], ...] = (
     ("int8", "tflite"), ("int8", "onnx"), ("dynamic", "tflite"), ("float16", "tflite"),
     ("float32", "tflite"), ("float32", "onnx"),
+    # numpy alone, last: it runs anywhere, but LiteRT's int8 kernels are faster.
+    ("float32", "npz"), ("int8", "npz"),
 )
 
 
@@ -50,6 +52,11 @@ def _pick(manifest: mf.Manifest, backend: str | None) -> mf.Artifact:
         if found is not None:
             return found
     have = ", ".join(sorted(manifest.artifacts)) or "none"
+    wanted = runtimes.FORMAT_OF_BACKEND.get(backend or "")
+    if wanted:
+        raise BundleError(f"{manifest.root}: no .{wanted} file for --backend {backend} "
+                          f"(has: {have}); re-export it with fmnist-export, or pick another "
+                          "backend")
     raise BundleError(f"{manifest.root}: no artifact this machine can run (has: {have}; "
                       f"installed runtimes: {', '.join(runtimes.installed()) or 'none'})")
 

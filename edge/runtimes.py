@@ -8,6 +8,8 @@
   registers it under the entry-point group :data:`PLUGIN_GROUP`, so no code in ``edge``
   ever imports TensorFlow, and it is there only where TensorFlow is installed.
 * ``.onnx``: onnxruntime.
+* ``.npz``: numpy alone (:mod:`fmnist_edge.edge.npz`), the last resort of the automatic
+  pick: it runs wherever numpy does (32-bit Pi OS, armv6), where no other runtime has a wheel.
 
 Every session takes a batch (N, ...) in the artifact's own input dtype and returns its raw
 output; quantisation is applied outside, by :mod:`fmnist_edge.edge.preprocess`.
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.metadata
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from fmnist_edge.edge.quiet import fd_silenced
 PREFERENCE: dict[str, tuple[str, ...]] = {
     "tflite": ("litert", "tflite-runtime"),
     "onnx": ("onnxruntime",),
+    "npz": ("numpy",),
 }
 #: Python module that provides each runtime.
 MODULES: dict[str, str] = {
@@ -40,9 +42,11 @@ MODULES: dict[str, str] = {
     "tflite-runtime": "tflite_runtime",
     "onnxruntime": "onnxruntime",
     "tensorflow": "tensorflow",
+    "numpy": "numpy",
 }
 FORMAT_OF_BACKEND: dict[str, str] = {
     "litert": "tflite", "tflite-runtime": "tflite", "tensorflow": "tflite", "onnxruntime": "onnx",
+    "numpy": "npz",
 }
 
 
@@ -57,20 +61,25 @@ class Session(Protocol):
 
 
 def model_format(path: Path) -> str:
-    """``tflite`` or ``onnx`` from the file name."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".tflite":
-        return "tflite"
-    if suffix == ".onnx":
-        return "onnx"
-    raise UserError(f"{path}: unknown model type (expected .tflite or .onnx)")
+    """``tflite``, ``onnx`` or ``npz`` from the file name."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt in PREFERENCE:
+        return fmt
+    raise UserError(f"{path}: unknown model type (expected .tflite, .onnx or .npz)")
 
 
 #: Entry-point group of TFLite interpreters provided by other packages, by backend name.
 PLUGIN_GROUP = "fmnist_edge.tflite_interpreters"
 
 
-def _plugin(backend: str) -> importlib.metadata.EntryPoint | None:
+def _plugin(backend: str) -> Any:
+    """The entry point offering ``backend``, or None.
+
+    Only ever called for ``--backend tensorflow``: scanning every installed distribution's
+    metadata costs tens of milliseconds, too much for each start of ``edge-classify``.
+    """
+    import importlib.metadata
+
     found = importlib.metadata.entry_points(group=PLUGIN_GROUP, name=backend)
     return next(iter(found), None)
 
@@ -98,21 +107,23 @@ def choose(fmt: str, backend: str | None = None) -> str:
         if FORMAT_OF_BACKEND[backend] != fmt:
             raise UserError(f"backend {backend} cannot run .{fmt} models", 2)
         if not is_installed(backend):
-            raise UserError(f"backend {backend} is not installed ({_install_hint(backend)})")
+            raise UserError(f"backend {backend} is not installed ({install_hint(backend)})")
         return backend
     for name in PREFERENCE[fmt]:
         if is_installed(name):
             return name
-    hints = " or ".join(_install_hint(b) for b in PREFERENCE[fmt])
+    hints = " or ".join(install_hint(b) for b in PREFERENCE[fmt])
     raise UserError(f"no runtime for .{fmt} models is installed ({hints})")
 
 
-def _install_hint(backend: str) -> str:
+def install_hint(backend: str) -> str:
+    """How to install one runtime (shown by errors and ``edge-doctor``)."""
     return {
         "litert": "pip install ai-edge-litert",
         "tflite-runtime": "pip install tflite-runtime (Python <= 3.11, numpy < 2)",
         "onnxruntime": "pip install onnxruntime",
         "tensorflow": "pip install 'fmnist-edge[export]'",
+        "numpy": "pip install numpy, or apt install python3-numpy",
     }[backend]
 
 
@@ -123,6 +134,8 @@ def open_session(path: Path, backend: str | None = None, threads: int | None = N
     try:
         if name == "onnxruntime":
             return OnnxSession(Path(path), threads)
+        if name == "numpy":
+            return NumpySession(Path(path))
         return TfliteSession(Path(path), name, threads)
     except UserError:
         raise
@@ -137,7 +150,7 @@ def _interpreter_class(backend: str) -> Any:
         return importlib.import_module("tflite_runtime.interpreter").Interpreter
     plugin = _plugin(backend)
     if plugin is None:
-        raise UserError(f"backend {backend} is not installed ({_install_hint(backend)})")
+        raise UserError(f"backend {backend} is not installed ({install_hint(backend)})")
     return plugin.load()()
 
 
@@ -195,3 +208,18 @@ class OnnxSession:
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run a batch; the exported ONNX models have a dynamic batch dimension."""
         return np.asarray(self._sess.run(None, {self._input: np.ascontiguousarray(x)})[0])
+
+
+class NumpySession:
+    """A ``.npz`` MLP run by numpy alone; ``threads`` is BLAS's business (OMP_NUM_THREADS)."""
+
+    backend = "numpy"
+
+    def __init__(self, path: Path) -> None:
+        from fmnist_edge.edge import npz
+
+        self._mlp = npz.load(path)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Any batch size: the forward pass is plain matrix products."""
+        return self._mlp(x)

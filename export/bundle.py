@@ -83,11 +83,13 @@ class _Rejected(Exception):
 
 def make_exporters(formats: Sequence[str], per_channel: bool = False) -> list[Exporter]:
     """The exporters for the requested formats (imported here: they pull in TensorFlow)."""
+    from fmnist_edge.export.npz import NpzExporter
     from fmnist_edge.export.onnx import OnnxExporter
     from fmnist_edge.export.tflite import TfliteExporter
 
     available: dict[str, Exporter] = {"tflite": TfliteExporter(),
-                                      "onnx": OnnxExporter(per_channel=per_channel)}
+                                      "onnx": OnnxExporter(per_channel=per_channel),
+                                      "npz": NpzExporter()}
     return [available[f] for f in formats]
 
 

@@ -1,7 +1,7 @@
-"""``fmnist-export``: trained Keras models → verified, quantised TFLite/ONNX bundles.
+"""``fmnist-export``: trained Keras models → verified, quantised TFLite/ONNX/numpy bundles.
 
     fmnist-export                                  # ./artifacts/{first,second}.keras, all
-    fmnist-export --int8                           # int8 TFLite + int8 ONNX only
+    fmnist-export --int8                           # int8 TFLite, ONNX and .npz only
     fmnist-export --float16 --dynamic --format tflite --models first
     fmnist-export -a /tmp/full -o /tmp/out --all --per-channel --json
 
@@ -25,7 +25,7 @@ from fmnist_edge.export.base import PRECISIONS
 from fmnist_edge.export.calibration import DEFAULT_SIZE
 from fmnist_edge.train.models import ARCHITECTURES
 
-FORMATS = ("tflite", "onnx")
+FORMATS = ("tflite", "onnx", "npz")
 
 
 @click.command(name="fmnist-export", context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,14 +37,15 @@ FORMATS = ("tflite", "onnx")
 @click.option("--models", "names", default=",".join(ARCHITECTURES), show_default=True,
               callback=cli_util.comma_choices(ARCHITECTURES),
               help=f"Comma-separated models to export ({', '.join(ARCHITECTURES)}).")
-@click.option("--float32", "float32", is_flag=True, help="Export float32 (TFLite, ONNX).")
+@click.option("--float32", "float32", is_flag=True, help="Export float32 (TFLite, ONNX, .npz).")
 @click.option("--float16", "float16", is_flag=True, help="Export float16 weights (TFLite).")
 @click.option("--dynamic", "dynamic", is_flag=True, help="Export dynamic-range int8 (TFLite).")
 @click.option("--int8", "int8", is_flag=True,
-              help="Export full-integer int8 (TFLite int8 in/out, ONNX static QDQ).")
+              help="Export full-integer int8 (TFLite int8 in/out, ONNX static QDQ, "
+                   ".npz for numpy).")
 @click.option("--all", "all_", is_flag=True, help="All precisions (the default with none).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Only this format.  [default: both]")
+              help="Only this format (npz: weights for the numpy runtime).  [default: all]")
 @click.option("--calibration-size", type=click.IntRange(min=10), default=DEFAULT_SIZE,
               show_default=True, help="Training images (class-balanced) that calibrate int8.")
 @click.option("--per-channel", is_flag=True, help="Per-channel int8 weight scales in ONNX.")

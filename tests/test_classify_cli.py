@@ -88,10 +88,67 @@ def test_stdin_glob_and_recursive(images: Path, tmp_path: Path) -> None:
     nested = tmp_path / "a" / "b"
     nested.mkdir(parents=True)
     shutil.copy(images / "00002_1_Trouser.png", nested)
-    flat = classify(str(tmp_path / "a"))
-    assert flat.stdout == "" and "use --recursive" in flat.stderr and flat.returncode == 0
+    flat = classify(str(tmp_path / "a"))  # its only image is in a sub-folder
+    assert flat.stdout == "" and "add --recursive" in flat.stderr and flat.returncode == 1
     deep = classify(str(tmp_path / "a"), "--recursive")
     assert "Trouser" in deep.stdout
+
+
+@pytest.mark.parametrize("kind", ["empty folder", "folder without images", "glob"])
+def test_input_that_names_no_image_is_an_error_naming_it(tmp_path: Path, kind: str) -> None:
+    """Nothing to do must not look like done: exit 1 and one line naming the input."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    if kind == "folder without images":
+        (folder / "notes.txt").write_text("not an image")
+    arg = str(folder / "*.png") if kind == "glob" else str(folder)
+    proc = classify(arg)
+    assert proc.returncode == 1 and proc.stdout == ""
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"edge-classify: {arg}: ")]
+    assert len(errors) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_numpy_backend_matches_litert_on_the_shipped_model(images: Path) -> None:
+    """The numpy runtime runs the shipped .npz weights and gives the same answers."""
+    runs = {b: classify(str(images), "--backend", b, "--json", "-q") for b in ("numpy", "litert")
+            if runtimes.is_installed(b)}
+    labels = {b: [json.loads(ln)["top_k"][0]["class"] for ln in p.stdout.splitlines()]
+              for b, p in runs.items()}
+    assert len(labels["numpy"]) == 12
+    for other in labels.values():
+        assert sum(a == b for a, b in zip(labels["numpy"], other, strict=True)) >= 11
+
+
+def test_numpy_backend_on_a_bundle_without_npz_is_one_line(tmp_path: Path) -> None:
+    bundle = tmp_path / "first"
+    shutil.copytree(shipped.bundles_root() / "first", bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for name in [n for n in manifest["artifacts"] if n.endswith(".npz")]:
+        del manifest["artifacts"][name]
+        (bundle / name).unlink()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    img = tmp_path / "x.png"
+    Image.new("L", (28, 28)).save(img)
+    proc = classify(str(img), "--model", str(bundle), "--backend", "numpy")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no .npz file for --backend numpy" in proc.stderr
+
+
+def test_altered_npz_is_refused_by_its_hash(tmp_path: Path) -> None:
+    bundle = tmp_path / "first"
+    shutil.copytree(shipped.bundles_root() / "first", bundle)
+    (npz_file,) = bundle.glob("*.npz")
+    data = bytearray(npz_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz_file.write_bytes(bytes(data))
+    img = tmp_path / "x.png"
+    Image.new("L", (28, 28)).save(img)
+    proc = classify(str(img), "--model", str(npz_file))
+    assert proc.returncode == 1 and "does not match its SHA-256" in proc.stderr
+    npz_file.unlink()
+    proc = classify(str(img), "--model", str(bundle), "--backend", "numpy")
+    assert proc.returncode == 1 and "missing" in proc.stderr
 
 
 @pytest.mark.parametrize("backend", BACKENDS or [None])

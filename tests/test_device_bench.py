@@ -138,7 +138,7 @@ def test_runtime_not_installed_is_skipped_with_a_note(
     assert code == 0, captured.err
     assert "first-int8.onnx: skipped, no runtime installed for .onnx" in captured.err
     results = json.loads(captured.out)["results"]
-    assert results and all(r["format"] == "tflite" for r in results)
+    assert results and all(r["format"] != "onnx" for r in results)
     assert any("skipped" in n for n in json.loads(captured.out)["notes"])
 
 
@@ -179,7 +179,7 @@ def test_tampered_bundle_fails_in_one_line(shipped_bundle: Path,
 def test_missing_bundle_folder_fails_in_one_line(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_util.run(bench_cli.cli, [str(tmp_path / "absent"), *FAST]) == 1
-    assert "no such bundle folder" in _one_line_error(capsys)
+    assert "no such model bundle or file" in _one_line_error(capsys)
 
 
 @pytest.mark.parametrize("args", [["--runs", "0"], ["--threads", "x"], ["--threads", "0"],
@@ -201,11 +201,10 @@ def test_bench_modules_do_not_import_tensorflow() -> None:
 
 
 def test_shipped_bundle_on_the_device_path(tmp_path: Path) -> None:
-    """What a Pi runs after ``pip install``: edge-bench on the shipped int8 bundle, no
-    TensorFlow needed; its parity figures equal what the exporter verified."""
-    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli",
-                           str(shipped.bundles_root() / "first"), *FAST, "--json"],
-                          capture_output=True, text=True, check=False)
+    """What a Pi runs after ``pip install``: ``edge-bench first`` (the shipped bundle, by
+    name), no TensorFlow needed; its parity figures equal what the exporter verified."""
+    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli", "first",
+                           *FAST, "--json"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)["results"]
     manifest = mf.load(shipped.bundles_root() / "first")
@@ -219,3 +218,19 @@ def test_shipped_bundle_on_the_device_path(tmp_path: Path) -> None:
             assert r["parity"]["agreement"] == pytest.approx(verified["agreement"])
             checked += 1
     assert checked >= 1
+
+
+def test_no_argument_benches_every_shipped_model_and_a_file_names_one_artifact() -> None:
+    assert len(shipped.names()) >= 2, "no shipped bundles (make bundles)"
+    tiny = ["--runs", "3", "--warmup", "0", "--batch", "4", "--threads", "1", "--no-parity",
+            "--json"]
+    every = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli", *tiny],
+                           capture_output=True, text=True, check=False)
+    assert every.returncode == 0, every.stderr
+    assert {r["model"] for r in json.loads(every.stdout)["results"]} == set(shipped.names())
+    npz_file = next((shipped.bundles_root() / "first").glob("*.npz"))
+    one = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli", str(npz_file),
+                          *tiny], capture_output=True, text=True, check=False)
+    assert one.returncode == 0, one.stderr
+    assert [(r["artifact"], r["runtime"]) for r in json.loads(one.stdout)["results"]] == \
+        [(npz_file.name, "numpy")]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fmnist_edge.edge import runtimes
+from fmnist_edge.edge import runtimes, shipped
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("tensorflow", "keras", "tf2onnx", "tf_keras", "onnx")
@@ -52,6 +52,40 @@ def test_no_heavy_import_after_a_real_classification(tmp_path: Path) -> None:
         assert result["code"] == 0, proc.stderr
         assert "Ankle boot" in result["out"]
         assert result["heavy"] == [], f"{backend}: edge path imported {result['heavy']}"
+
+
+COLD_PROBE = """
+import io, json, sys
+from contextlib import redirect_stdout
+from fmnist_edge.edge.cli import cli
+from fmnist_edge.edge.cli_util import run
+with redirect_stdout(io.StringIO()):
+    code = run(cli, sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_a_normal_start_scans_no_distributions_and_loads_one_image_plugin(tmp_path: Path
+                                                                         ) -> None:
+    """Cold start (issue 9): no entry-point scan (importlib.metadata), no OpenSSL or http, only
+    the pillow plugin the file needs; ``--backend tensorflow`` is the one path that scans."""
+    from PIL import Image
+
+    assert shipped.names(), "no shipped bundle in edge/bundles (run `make bundles`)"
+    img = tmp_path / "cold.png"
+    Image.new("L", (28, 28)).save(img)
+    proc = subprocess.run([sys.executable, "-c", COLD_PROBE, str(img)], capture_output=True,
+                          text=True, timeout=120)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0, proc.stderr
+    # what numpy and pillow import themselves (numpy 1.x pulls hashlib in) is not ours
+    floor = subprocess.run([sys.executable, "-c", "import sys, json, numpy, PIL.Image; "
+                            "print(json.dumps(sorted(sys.modules)))"], capture_output=True,
+                           text=True, timeout=120, check=True)
+    modules = set(result["modules"]) - set(json.loads(floor.stdout))
+    assert not {"importlib.metadata", "_hashlib", "ssl", "email"} & modules
+    assert {m for m in modules if m.startswith("PIL.") and m.endswith("ImagePlugin")} == \
+        {"PIL.PngImagePlugin"}
 
 
 def _imported_names(node: ast.AST) -> list[str]:

@@ -33,7 +33,9 @@ pytestmark = pytest.mark.slow
 
 ALL_ARTIFACTS = [artifact_filename("first", p, f) for p, f in (
     ("float32", "tflite"), ("float32", "onnx"), ("float16", "tflite"), ("dynamic", "tflite"),
-    ("int8", "tflite"), ("int8", "onnx"))]
+    ("int8", "tflite"), ("int8", "onnx"), ("float32", "npz"), ("int8", "npz"))]
+#: The runtime export verification runs each format in (the device's first choice).
+VERIFY_BACKEND = {"tflite": "litert", "onnx": "onnxruntime", "npz": "numpy"}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,7 @@ def test_artifact_meets_thresholds(manifest: mf.Manifest, filename: str) -> None
     art = manifest.artifacts[filename]
     v = art.verification
     assert v["samples"] == 10_000
-    assert v["backend"] == ("litert" if art.format == "tflite" else "onnxruntime")
+    assert v["backend"] == VERIFY_BACKEND[art.format]
     assert v["agreement"] >= verify.MIN_AGREEMENT[art.precision]
     if art.precision in verify.MAX_ACCURACY_DROP:
         assert v["accuracy_delta"] >= -verify.MAX_ACCURACY_DROP[art.precision]
@@ -408,3 +410,40 @@ def test_cli_no_calibration_data(quick_artifacts: Path, tmp_path: Path) -> None:
     _assert_one_line_error(proc, "train-images")
     assert proc.returncode == 1
     assert not (tmp_path / "out" / "bundles" / "first").exists()
+
+
+# --- the numpy runtime's .npz ---------------------------------------------------------------
+
+
+def test_npz_is_plain_arrays_and_int8_holds_int8(exported: Path) -> None:
+    """Readable with allow_pickle=False; int8 kernels really are int8 with per-channel scales."""
+    from fmnist_edge.edge import npz
+
+    with np.load(exported / "first-int8.npz", allow_pickle=False) as f:
+        kernels = [f[npz.kernel_key(i)] for i in range(len(f[npz.ACTIVATIONS_KEY]))]
+        scales = [f[npz.kernel_scale_key(i)] for i in range(len(kernels))]
+        assert [str(a) for a in f[npz.ACTIVATIONS_KEY]] == ["relu", "relu", "softmax"]
+    assert all(k.dtype == np.int8 and s.shape == (k.shape[1],) for k, s in zip(kernels, scales,
+                                                                              strict=True))
+    with np.load(exported / "first-float32.npz", allow_pickle=False) as f:
+        assert f[npz.kernel_key(0)].dtype == np.float32 and npz.INPUT_SCALE not in f.files
+
+
+def test_npz_export_is_byte_identical_and_refuses_non_mlps(quick_artifacts: Path,
+                                                           tmp_path: Path) -> None:
+    import keras
+
+    from fmnist_edge.export.base import ExportError
+    from fmnist_edge.export.npz import NpzExporter
+
+    source = bundle.load_model(quick_artifacts / "first.keras", "first")
+    calib = calibration.load(50)
+    paths = [tmp_path / f"{i}.npz" for i in range(2)]
+    for path in paths:
+        NpzExporter().export(source.keras, "int8", calib, path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    conv = keras.Sequential([keras.Input((28, 28)), keras.layers.Reshape((28, 28, 1)),
+                             keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
+                             keras.layers.Dense(10, activation="softmax")])
+    with pytest.raises(ExportError, match="Flatten/Dense MLPs only, not Reshape"):
+        NpzExporter().export(conv, "float32", calib, tmp_path / "conv.npz")

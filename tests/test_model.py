@@ -1,7 +1,7 @@
 """EdgeModel: which artifact and runtime a bundle resolves to, and the fallbacks.
 
-On the committed "first" bundle (int8 TFLite and int8 ONNX).  A machine without a TFLite
-runtime is made by hiding the runtime modules (``sys.modules[name] = None`` makes
+On the committed "first" bundle (int8 TFLite, int8 ONNX and int8 .npz for numpy).  A
+machine without a runtime is made by hiding its modules (``sys.modules[name] = None`` makes
 ``find_spec`` report them absent, exactly as on a machine where they are not installed).
 """
 
@@ -69,15 +69,29 @@ def test_verified_artifacts_win_over_failed_ones(bundle: Path) -> None:
     mark_failed(bundle, "first-int8.tflite")
     assert EdgeModel.open(bundle).artifact.file == "first-int8.onnx"
     mark_failed(bundle, "first-int8.tflite", "first-int8.onnx")
+    assert EdgeModel.open(bundle).artifact.file == "first-int8.npz"  # numpy, last but verified
+    mark_failed(bundle, "first-int8.tflite", "first-int8.onnx", "first-int8.npz")
     assert EdgeModel.open(bundle).artifact.file == "first-int8.tflite"  # failed, but runs
+
+
+def test_numpy_is_the_last_automatic_choice(bundle: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 32-bit Pi OS: no LiteRT, tflite-runtime or onnxruntime, only numpy."""
+    hide(monkeypatch, *TFLITE_MODULES, "onnxruntime")
+    model = EdgeModel.open(bundle)
+    assert (model.artifact.file, model.session.backend) == ("first-int8.npz", "numpy")
+    assert runtimes.installed() == ["numpy"]
 
 
 def test_nothing_runnable_is_one_clear_error(bundle: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     hide(monkeypatch, *TFLITE_MODULES, "onnxruntime")
+    manifest = mf.load(bundle)  # a bundle from before the numpy runtime: no .npz
+    mf.write(dataclasses.replace(manifest, artifacts={
+        k: v for k, v in manifest.artifacts.items() if v.format != "npz"}))
     with pytest.raises(BundleError, match="no artifact this machine can run") as info:
         EdgeModel.open(bundle)
-    assert "installed runtimes: none" in str(info.value)
+    assert "installed runtimes: numpy" in str(info.value)
 
 
 def test_a_model_file_path_and_a_wrong_backend(bundle: Path) -> None:
