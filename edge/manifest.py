@@ -30,6 +30,7 @@ Schema (version 1)::
                     "predictions": {"file": "reference_top1.npy", "sha256": "...",
                                     "bytes": 0}},
       "tools": {"tensorflow": "2.21.0", ...},
+      "recipe": {"name": "photo", "pipeline_version": "segment-1"},      # optional
       "calibration": {"temperature": 1.4, "min_confidence": 0.55,      # optional
                       "ece": 0.03, "ece_before": 0.08, "fitted_on": "validation split"}
     }
@@ -44,7 +45,8 @@ zero point).  Manifests written before this module wrote them also carry a top-l
 ``calibration`` (optional; absent means none, :class:`Calibration`) says how far to trust
 the probabilities: the runner raises them to ``1 / temperature`` and renormalises
 (temperature scaling of a softmax output), and answers "unsure" below ``min_confidence``
-unless told otherwise.
+unless told otherwise.  ``recipe`` (optional) names the training recipe and the photo
+pipeline version the model was trained on (``fmnist-train --recipe``).
 """
 
 from __future__ import annotations
@@ -223,6 +225,27 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How the model was trained: the recipe's name and the photo pipeline version it saw."""
+
+    name: str
+    pipeline_version: str | None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any] | None) -> Recipe | None:
+        """Parse the optional ``recipe`` block (older bundles have none)."""
+        if obj is None:
+            return None
+        version = obj.get("pipeline_version")
+        return cls(name=str(obj["name"]),
+                   pipeline_version=None if version is None else str(version))
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest form."""
+        return {"name": self.name, "pipeline_version": self.pipeline_version}
+
+
+@dataclass(frozen=True)
 class Calibration:
     """How much to trust the model's probabilities, fitted at export (never on the device).
 
@@ -292,6 +315,7 @@ class Manifest:
     created: str = ""
     tools: dict[str, str | None] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
+    recipe: Recipe | None = None
 
     def path(self, name: str) -> Path:
         """Absolute path of a file named in the manifest."""
@@ -339,6 +363,7 @@ class Manifest:
             # Written only when set, so an uncalibrated bundle's manifest is unchanged.
             **({"calibration": self.calibration.to_json()}
                if self.calibration != Calibration() else {}),
+            **({"recipe": self.recipe.to_json()} if self.recipe is not None else {}),
         }
 
 
@@ -391,7 +416,8 @@ def parse(root: Path, raw: dict[str, Any]) -> Manifest:
         reference=Reference.from_json(raw.get("reference") or {}),
         created=str(raw.get("created", "")),
         tools={str(k): None if v is None else str(v) for k, v in tools.items()},
-        calibration=Calibration.from_json(raw.get("calibration")))
+        calibration=Calibration.from_json(raw.get("calibration")),
+        recipe=Recipe.from_json(raw.get("recipe")))
 
 
 def _check(pre: Preprocessing, artifacts: dict[str, Artifact], classes: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ from fmnist_edge.train.models import INPUT_SHAPE, NUM_CLASSES
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy",
          "fmnist-edge")
 
+#: Where the calibration in a manifest comes from (see train.confidence).
+CALIBRATION_FITTED_ON = ("validation split: temperature on originals + renders; "
+                         "min_confidence and ECE on the renders")
+
 #: One unit of export work: which exporter writes which precision.
 ExportStep = tuple[Exporter, str]
 
@@ -47,6 +52,9 @@ class SourceModel:
     path: Path
     keras: Any
     sha256: str
+    #: What ``fmnist-train`` recorded about this very file (recipe, pipeline, calibration),
+    #: or empty if its ``metrics.json`` is missing or describes another file.
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +112,24 @@ def load_model(path: Path, name: str) -> SourceModel:
     except Exception as exc:  # zipfile, h5py, json and Keras all raise their own types
         raise UserError(f"{path}: not a loadable Keras model ({first_line(exc)})") from exc
     _check_interface(path, model)
-    return SourceModel(name=name, path=path, keras=model, sha256=sha256_of(path))
+    digest = sha256_of(path)
+    return SourceModel(name=name, path=path, keras=model, sha256=digest,
+                       training=training_record(path, name, digest))
+
+
+def training_record(path: Path, name: str, sha256: str) -> dict[str, Any]:
+    """The training run's figures for this model file, from ``metrics.json`` beside it.
+
+    Only trusted when the recorded SHA-256 is this file's: a model retrained or copied in
+    from elsewhere must not inherit another run's recipe or calibration.
+    """
+    from fmnist_edge.train.cli import METRICS_FILE
+
+    try:
+        record = json.loads((path.parent / METRICS_FILE).read_text())["models"][name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return record if isinstance(record, dict) and record.get("keras_sha256") == sha256 else {}
 
 
 def check_model_file(path: Path) -> Path:
@@ -176,7 +201,7 @@ def _export_all(source: SourceModel, steps: Sequence[ExportStep], calibration: C
         reference=mf.Reference(keras_test_accuracy=ref.accuracy, keras_sha256=source.sha256,
                                predictions=mf.FileEntry.of(folder, mf.REFERENCE_FILE)),
         created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        tools=tool_versions())
+        tools=tool_versions(), **training_blocks(source.training))
 
 
 def _verify_all(manifest: mf.Manifest, ref: verify.Reference,
@@ -191,6 +216,22 @@ def _verify_all(manifest: mf.Manifest, ref: verify.Reference,
                             "precision": art.precision, "bytes": art.bytes,
                             "verification": figures})
     return dataclasses.replace(manifest, artifacts=verified)
+
+
+def training_blocks(training: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``recipe`` and ``calibration`` from the training record (may be empty)."""
+    if not training.get("recipe"):
+        return {}
+    version = training.get("pipeline_version")
+    out: dict[str, Any] = {"recipe": mf.Recipe(str(training["recipe"]),
+                                               None if version is None else str(version))}
+    cal = training.get("calibration")
+    if isinstance(cal, dict) and "temperature" in cal:
+        out["calibration"] = mf.Calibration(
+            temperature=float(cal["temperature"]), min_confidence=float(cal["min_confidence"]),
+            ece=cal.get("ece_photo_val_after"), ece_before=cal.get("ece_photo_val_before"),
+            fitted_on=CALIBRATION_FITTED_ON)
+    return out
 
 
 def tool_versions() -> dict[str, str | None]:
