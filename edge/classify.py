@@ -1,6 +1,13 @@
-"""One classification: pixels in, top-k classes out, with the time the model took.
+"""One classification: pixels in, an answer out, with the time the model took.
 
-Shared by file and camera input so both print and serialise results the same way.
+Shared by file and camera input (and ``edge-evaluate``) so all print and serialise results
+the same way.  Three kinds of answer:
+
+- a class: the most likely one is likely enough;
+- ``"unsure"``: its probability (after the manifest's temperature) is below the threshold
+  (``--min-confidence``, by default the manifest's suggested one); the top-k are kept;
+- ``"no garment found"``: the photo pipeline found nothing to classify (blank pixels), so
+  the model is not asked.
 """
 
 from __future__ import annotations
@@ -11,31 +18,53 @@ from typing import Any
 
 import numpy as np
 
+from fmnist_edge.edge import photo, preprocess
 from fmnist_edge.edge.model import EdgeModel
+
+UNSURE = "unsure"
+NO_GARMENT = "no garment found"
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """The top-k classes of one image and how long inference took."""
+    """The top-k classes of one image, the answer given, and how long inference took."""
 
     name: str
     top: tuple[tuple[str, float], ...]
     latency_ms: float
+    #: "ok" (a class), "unsure" (below the threshold) or "none" (no garment found).
+    status: str = "ok"
 
     @property
     def label(self) -> str:
-        """The most likely class."""
-        return self.top[0][0]
+        """The most likely class ("" when no garment was found)."""
+        return self.top[0][0] if self.top else ""
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the most likely class (0 when no garment was found)."""
+        return self.top[0][1] if self.top else 0.0
+
+    @property
+    def answer(self) -> str:
+        """What the user is told: the class, "unsure" or "no garment found"."""
+        return {"ok": self.label, "unsure": UNSURE, "none": NO_GARMENT}[self.status]
 
     def line(self) -> str:
-        """``path: Class (0.93)``, with further classes after commas for --top-k."""
+        """``path: Class (0.93)``; ``path: unsure (Shirt 0.41?)``; ``path: no garment found``."""
+        if self.status == "none":
+            return f"{self.name}: {NO_GARMENT}"
         ranked = ", ".join(f"{c} ({p:.2f})" for c, p in self.top)
+        if self.status == "unsure":
+            return f"{self.name}: {UNSURE}: {ranked}"
         return f"{self.name}: {ranked}"
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` record (one JSON line per image)."""
         return {
             "path": self.name,
+            "answer": self.answer,
+            "status": self.status,
             "top_k": [{"class": c, "probability": round(p, 6)} for c, p in self.top],
             "latency_ms": round(self.latency_ms, 4),
         }
@@ -47,10 +76,39 @@ def top_k(probs: np.ndarray, class_names: tuple[str, ...], k: int) -> tuple[tupl
     return tuple((class_names[i], float(probs[i])) for i in order)
 
 
-def classify(model: EdgeModel, pixels: np.ndarray, name: str, k: int = 1) -> Prediction:
-    """Run one 28x28 uint8 image through the model; time only the model call."""
+def probabilities(model: EdgeModel, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Calibrated class probabilities of one 28x28 image and the model's time in ms."""
     x = model.input_tensor(pixels[None])
     start = time.perf_counter()
-    probs = model.predict_tensor(x)[0]
+    raw = model.predict_tensor(x)[0]
     latency = (time.perf_counter() - start) * 1000.0
-    return Prediction(name=name, top=top_k(probs, model.class_names, k), latency_ms=latency)
+    return preprocess.calibrate(raw, model.manifest.calibration.temperature), latency
+
+
+def classify(model: EdgeModel, pixels: np.ndarray, name: str, k: int = 1,
+             min_confidence: float | None = None) -> Prediction:
+    """Answer for one 28x28 uint8 image; time only the model call.
+
+    ``min_confidence`` None means the manifest's suggested threshold (none if it has none).
+    """
+    if photo.is_blank(pixels):
+        return Prediction(name=name, top=(), latency_ms=0.0, status="none")
+    probs, latency = probabilities(model, pixels)
+    return answer(name, probs, model, k, latency, min_confidence)
+
+
+def answer(name: str, probs: np.ndarray, model: EdgeModel, k: int, latency_ms: float,
+           min_confidence: float | None = None) -> Prediction:
+    """The Prediction for calibrated ``probs``: a class, or "unsure" below the threshold."""
+    threshold = threshold_for(model, min_confidence)
+    top = top_k(probs, model.class_names, k)
+    unsure = threshold is not None and top[0][1] < threshold
+    return Prediction(name=name, top=top, latency_ms=latency_ms,
+                      status="unsure" if unsure else "ok")
+
+
+def threshold_for(model: EdgeModel, min_confidence: float | None) -> float | None:
+    """The "unsure" threshold in force: the one given, else the manifest's, else none."""
+    if min_confidence is not None:
+        return min_confidence
+    return model.manifest.calibration.min_confidence

@@ -5,6 +5,9 @@
     edge-classify 'shots/*.png' --json           # JSON lines: path, top_k, latency_ms
     edge-classify --camera --frames 100          # Pi camera (Picamera2) or USB webcam
     edge-classify --camera clip.mp4 --save-frames out/
+    edge-classify shirt.jpg --min-confidence 0.6 # below 0.6 the answer is "unsure"
+
+A photo in which nothing stands out from the background answers "no garment found".
 
 Exit codes: 0 all classified, 1 some input failed, 2 usage error.
 """
@@ -31,6 +34,11 @@ Examples:
   cat shoe.png | edge-classify -
   edge-classify --camera --frames 100
   edge-classify --camera clip.mp4 --save-frames annotated/
+  edge-classify shirt.jpg --min-confidence 0.6
+  edge-classify shirt.jpg --preprocess dataset
+
+A photo in which nothing stands out from the background answers "no garment found"; an
+answer less likely than --min-confidence answers "unsure" (JSON keeps the top-k).
 
 Exit codes: 0 all classified, 1 some input failed, 2 usage error."""
 
@@ -49,8 +57,13 @@ Exit codes: 0 all classified, 1 some input failed, 2 usage error."""
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
 @click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
-              default="dataset", show_default=True,
-              help="dataset: Fashion-MNIST's own photo pipeline; simple: the tutorial's.")
+              default=photo.DEFAULT_METHOD, show_default=True,
+              help="segment: cut the garment out of a real photo; dataset: Fashion-MNIST's "
+                   "own conversion (product shots on plain backgrounds); simple: the "
+                   "tutorial's resize and invert.")
+@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Answer 'unsure' below this probability (default: the model's suggested "
+                   "threshold from its manifest, if any; 0 never says unsure).")
 @click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
               help="Classify live frames: 'auto', 'picamera', a device number or a video file.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
@@ -60,7 +73,8 @@ Exit codes: 0 all classified, 1 some input failed, 2 usage error."""
 @click.option("--quiet", "-q", is_flag=True, help="No summary line.")
 def cli(images: tuple[str, ...], model_arg: str | None, backend: str | None,
         threads: int | None, k: int, as_json: bool, recursive: bool, method: str,
-        camera: str | None, frames: int | None, save_frames: Path | None, quiet: bool) -> int:
+        min_confidence: float | None, camera: str | None, frames: int | None,
+        save_frames: Path | None, quiet: bool) -> int:
     """Classify Fashion-MNIST-style images (files, folders, globs, - for stdin) or frames."""
     if camera is None and not images:
         raise click.UsageError("give at least one image, folder or pattern (or --camera)")
@@ -75,8 +89,9 @@ def cli(images: tuple[str, ...], model_arg: str | None, backend: str | None,
     if camera is not None:
         if save_frames is not None:
             cli_util.check_writable(save_frames)
-        return _run_camera(model, camera, method, k, as_json, frames, save_frames)
-    return _run_files(model, images, recursive, method, k, as_json, quiet)
+        return _run_camera(model, camera, method, k, min_confidence, as_json, frames,
+                           save_frames)
+    return _run_files(model, images, recursive, method, k, min_confidence, as_json, quiet)
 
 
 def _emit(pred: Prediction, as_json: bool) -> None:
@@ -88,7 +103,7 @@ def _error(name: str, reason: str) -> None:
 
 
 def _run_files(model: EdgeModel, args: tuple[str, ...], recursive: bool, method: str,
-               k: int, as_json: bool, quiet: bool) -> int:
+               k: int, min_confidence: float | None, as_json: bool, quiet: bool) -> int:
     """Classify each input in turn; a bad one is reported and the rest still run."""
     failed = 0
     done: list[Prediction] = []
@@ -99,7 +114,7 @@ def _run_files(model: EdgeModel, args: tuple[str, ...], recursive: bool, method:
             continue
         try:
             img = photo.open_image(item.source, item.name)
-            pred = classify(model, photo.to_pixels(img, method), item.name, k)
+            pred = classify(model, photo.to_pixels(img, method), item.name, k, min_confidence)
         except UserError as exc:
             click.echo(f"edge-classify: {exc}", err=True)
             failed += 1
@@ -113,17 +128,18 @@ def _run_files(model: EdgeModel, args: tuple[str, ...], recursive: bool, method:
 
 def _summary(done: list[Prediction], failed: int, model: EdgeModel) -> None:
     """One stderr line: counts, the most common classes, and median latency."""
-    counts = Counter(p.label for p in done).most_common(3)
+    counts = Counter(p.answer for p in done).most_common(3)
     common = ", ".join(f"{c} {n}" for c, n in counts)
-    lat = sorted(p.latency_ms for p in done)
+    lat = sorted(p.latency_ms for p in done if p.status != "none")
     median = f"{lat[len(lat) // 2]:.3f} ms" if lat else "n/a"
     click.echo(f"{len(done)} classified, {failed} failed; {common or 'no results'}; "
                f"median inference {median} ({model.artifact.file}, {model.session.backend})",
                err=True)
 
 
-def _run_camera(model: EdgeModel, source: str, method: str, k: int, as_json: bool,
-                limit: int | None, save_dir: Path | None) -> int:
+def _run_camera(model: EdgeModel, source: str, method: str, k: int,
+                min_confidence: float | None, as_json: bool, limit: int | None,
+                save_dir: Path | None) -> int:
     """Classify frames until Ctrl-C, the end of a video file, or ``limit`` frames."""
     from fmnist_edge.edge import camera
 
@@ -132,7 +148,8 @@ def _run_camera(model: EdgeModel, source: str, method: str, k: int, as_json: boo
         with camera.open_camera(source) as frames:
             for frame in frames:
                 count += 1
-                pred = classify(model, photo.frame_to_pixels(frame, method), f"frame {count}", k)
+                pred = classify(model, photo.frame_to_pixels(frame, method), f"frame {count}", k,
+                                min_confidence)
                 if as_json:
                     _emit(pred, as_json)
                 else:

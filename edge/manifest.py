@@ -27,7 +27,10 @@ Schema (version 1)::
       "reference": {"keras_test_accuracy": 0.871, "keras_sha256": "...",
                     "predictions": {"file": "reference_top1.npy", "sha256": "...",
                                     "bytes": 0}},
-      "tools": {"tensorflow": "2.21.0", ...}
+      "tools": {"tensorflow": "2.21.0", ...},
+      "recipe": {"name": "photo", "pipeline_version": "segment-1"},      # optional
+      "calibration": {"temperature": 1.4, "min_confidence": 0.55,      # optional
+                      "ece": 0.03, "ece_before": 0.08, "fitted_on": "validation split"}
     }
 
 ``input`` describes the pixels the preprocessing produces (28x28 uint8, light garment on a
@@ -35,6 +38,10 @@ dark background, as Fashion-MNIST stores them).  ``preprocessing`` says how thos
 become the float the network was trained on: ``float = pixel * scale + offset``.  Each
 artifact's own ``input`` then says how that float is fed to that file (float32/float16 as is,
 int8 quantised with its scale and zero point).
+
+``calibration`` (optional; absent means none) says how far to trust the probabilities: the
+runner raises them to ``1 / temperature`` and renormalises (temperature scaling of a softmax
+output), and answers "unsure" below ``min_confidence`` unless told otherwise.
 """
 
 from __future__ import annotations
@@ -107,6 +114,75 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How the model was trained: the recipe's name and the photo pipeline version it saw."""
+
+    name: str
+    pipeline_version: str | None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any] | None) -> Recipe | None:
+        """Parse the optional ``recipe`` block (older bundles have none)."""
+        if obj is None:
+            return None
+        version = obj.get("pipeline_version")
+        return cls(name=str(obj["name"]),
+                   pipeline_version=None if version is None else str(version))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How much to trust the model's probabilities, fitted at export (not on the device).
+
+    The default is no calibration: temperature 1 (probabilities as the model gives them) and
+    no confidence threshold (every answer is given, none is "unsure").
+    """
+
+    temperature: float = 1.0
+    #: The suggested threshold: a top-1 probability (after temperature) below it is "unsure".
+    min_confidence: float | None = None
+    #: Expected calibration error after / before scaling, where it was fitted (for reports).
+    ece: float | None = None
+    ece_before: float | None = None
+    fitted_on: str = ""
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any] | None) -> Calibration:
+        """Parse the manifest form (``None`` or absent: no calibration)."""
+        if obj is None:
+            return cls()
+        if not isinstance(obj, dict):
+            raise TypeError("calibration must be an object")
+        threshold = obj.get("min_confidence")
+        cal = cls(temperature=float(obj.get("temperature", 1.0)),
+                  min_confidence=None if threshold is None else float(threshold),
+                  ece=_optional_float(obj.get("ece")),
+                  ece_before=_optional_float(obj.get("ece_before")),
+                  fitted_on=str(obj.get("fitted_on", "")))
+        if not cal.temperature > 0:
+            raise ValueError(f"calibration temperature must be positive, not {cal.temperature}")
+        if cal.min_confidence is not None and not 0 <= cal.min_confidence <= 1:
+            raise ValueError(f"calibration min_confidence must be within 0..1, not "
+                             f"{cal.min_confidence}")
+        return cal
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest form (only the figures that are set)."""
+        out: dict[str, Any] = {"temperature": self.temperature,
+                               "min_confidence": self.min_confidence}
+        for key in ("ece", "ece_before"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.fitted_on:
+            out["fitted_on"] = self.fitted_on
+        return out
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A parsed, validated ``manifest.json`` plus the folder it came from."""
 
@@ -117,6 +193,8 @@ class Manifest:
     artifacts: dict[str, Artifact]
     reference: dict[str, Any]
     raw: dict[str, Any]
+    calibration: Calibration = Calibration()
+    recipe: Recipe | None = None
 
     def path(self, name: str) -> Path:
         """Absolute path of a file named in the manifest."""
@@ -192,7 +270,9 @@ def _parse(root: Path, raw: dict[str, Any]) -> Manifest:
     return Manifest(
         root=root, model=str(raw["model"]), class_names=class_names,
         preprocessing=preprocessing, artifacts=artifacts,
-        reference=dict(raw.get("reference", {})), raw=raw)
+        reference=dict(raw.get("reference", {})), raw=raw,
+        calibration=Calibration.from_json(raw.get("calibration")),
+        recipe=Recipe.from_json(raw.get("recipe")))
 
 
 def _check(pre: Preprocessing, artifacts: dict[str, Artifact], classes: int) -> None:

@@ -23,3 +23,23 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Fraction of positions where two label vectors agree (accuracy, when b is the truth)."""
     return float(np.mean(a.astype(np.int64) == b.astype(np.int64)))
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
+                               bins: int = 10) -> float:
+    """ECE: how far stated confidence is from accuracy, averaged over equal-width bins.
+
+    ``sum_b |accuracy_b - mean confidence_b| * n_b / n`` over ``bins`` bins of 0..1 (the usual
+    definition, Guo et al. 2017).  0 for a perfectly calibrated model; 0 for no samples.
+    """
+    confidence = np.asarray(confidence, np.float64)
+    correct = np.asarray(correct, bool)
+    if confidence.size == 0:
+        return 0.0
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            total += abs(correct[in_bin].mean() - confidence[in_bin].mean()) * in_bin.sum()
+    return float(total / confidence.size)

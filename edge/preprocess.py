@@ -7,7 +7,9 @@ The stages, each a plain function:
 2. **pixels → tensor** (:func:`to_input`): ``float = pixel * scale + offset`` from the
    manifest's ``preprocessing``, then, for an int8 artifact, quantised with that artifact's
    input scale and zero point.
-3. **raw output → probabilities** (:func:`to_probabilities`): dequantised for int8 outputs.
+3. **raw output → probabilities** (:func:`to_probabilities`): dequantised for int8 outputs;
+   then, on the device, temperature-scaled (:func:`calibrate`) by the manifest's
+   ``calibration``.
 
 Files, camera frames, export verification and benchmarks all call these, so training-time
 and device-time preprocessing cannot drift apart.
@@ -42,3 +44,17 @@ def to_probabilities(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
     if spec.quantized:
         return ((raw.astype(np.float32) - spec.zero_point) * np.float32(spec.scale))
     return raw.astype(np.float32)
+
+
+def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of softmax outputs: ``p_T ∝ p ** (1 / T)`` along the last axis.
+
+    The same as dividing the logits by T (the models end in a softmax, so the logits are
+    ``log p`` up to a constant).  T > 1 softens over-confident answers; the ranking, hence
+    the accuracy, never changes.
+    """
+    if temperature == 1.0:
+        return probs
+    scaled = np.power(np.maximum(probs, 0.0), np.float32(1.0 / temperature))
+    total = scaled.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, scaled / np.where(total > 0, total, 1.0), probs).astype(np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ REFERENCE_FILE = "reference_top1.npy"
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy",
          "fmnist-edge")
 
+#: What a manifest's ``calibration`` block carries from training (see train.confidence).
+CALIBRATION_KEYS = ("temperature", "min_confidence", "ece_val_before", "ece_val_after",
+                    "ece_photo_val_before", "ece_photo_val_after")
+
 #: One unit of work: which exporter writes which precision.
 Job = tuple[Exporter, str]
 
@@ -49,6 +54,9 @@ class SourceModel:
     path: Path
     keras: Any
     sha256: str
+    #: What ``fmnist-train`` recorded about this very file (recipe, pipeline, calibration),
+    #: or empty if its ``metrics.json`` is missing or describes another file.
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,7 +111,24 @@ def load_model(path: Path, name: str) -> SourceModel:
     except Exception as exc:  # zipfile, h5py, json and Keras all raise their own types
         raise UserError(f"{path}: not a loadable Keras model ({first_line(exc)})") from exc
     _check_interface(path, model)
-    return SourceModel(name=name, path=path, keras=model, sha256=sha256_of(path))
+    digest = sha256_of(path)
+    return SourceModel(name=name, path=path, keras=model, sha256=digest,
+                       training=training_record(path, name, digest))
+
+
+def training_record(path: Path, name: str, sha256: str) -> dict[str, Any]:
+    """The training run's figures for this model file, from ``metrics.json`` beside it.
+
+    Only trusted when the recorded SHA-256 is this file's: a model retrained or copied in
+    from elsewhere must not inherit another run's recipe or calibration.
+    """
+    from fmnist_edge.train.cli import METRICS_FILE
+
+    try:
+        record = json.loads((path.parent / METRICS_FILE).read_text())["models"][name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return record if isinstance(record, dict) and record.get("keras_sha256") == sha256 else {}
 
 
 def check_model_file(path: Path) -> Path:
@@ -200,7 +225,20 @@ def _manifest(source: SourceModel, pre: Preprocessing, artifacts: dict[str, Any]
                       "predictions": {"file": REFERENCE_FILE,
                                       **file_entry(folder / REFERENCE_FILE)}},
         "tools": tool_versions(),
+        **_training_blocks(source.training),
     }
+
+
+def _training_blocks(training: dict[str, Any]) -> dict[str, Any]:
+    """``recipe`` (name, pipeline version) and ``calibration`` from the training record."""
+    if not training.get("recipe"):
+        return {}
+    out: dict[str, Any] = {"recipe": {"name": training["recipe"],
+                                      "pipeline_version": training.get("pipeline_version")}}
+    cal = training.get("calibration")
+    if isinstance(cal, dict) and "temperature" in cal:
+        out["calibration"] = {k: cal[k] for k in CALIBRATION_KEYS if k in cal}
+    return out
 
 
 

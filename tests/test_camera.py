@@ -67,15 +67,19 @@ def test_video_file_frames_classify_like_their_sources(video: Path, images: np.n
         frames = list(cam)
     assert cam.closed
     assert len(frames) == N_FRAMES
-    cors = []
+    cors, segmented = [], []
     for frame, source in zip(frames, images, strict=True):
         assert frame.shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3)
         assert frame.dtype == np.uint8
-        pixels = photo.frame_to_pixels(frame)
+        pixels = photo.frame_to_pixels(frame, "dataset")  # the exact inverse of frame_of
         assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
         cors.append(corr(pixels, source))
+        segmented.append(corr(photo.frame_to_pixels(frame), source))  # the default
     assert min(cors) > 0.8, cors
     assert np.mean(cors) > 0.9, cors
+    # The default segment pipeline re-draws tones and drops faint, thin parts (sandal
+    # straps): close, not exact.
+    assert np.mean(segmented) > 0.85, segmented
 
 
 def test_frames_come_out_rgb(tmp_path: Path) -> None:

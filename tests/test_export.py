@@ -25,6 +25,7 @@ from fmnist_edge.edge.errors import BundleError, UserError
 from fmnist_edge.edge.model import EdgeModel, artifact_filename
 from fmnist_edge.export import bundle, calibration, verify
 from fmnist_edge.export.cli import cli
+from fmnist_edge.train import rendered
 from fmnist_edge.train.models import PIXEL_SCALE
 
 pytestmark = pytest.mark.slow
@@ -209,6 +210,9 @@ def test_manifest_contract(exported: Path, manifest: mf.Manifest, quick_artifact
     assert manifest.preprocessing.polarity == "light-on-dark"
     assert raw["created"].endswith("Z")
     assert set(raw["tools"]) == set(bundle.TOOLS) and raw["tools"]["onnx"]
+    assert manifest.recipe is not None and manifest.recipe.name == "tutorial"
+    assert manifest.recipe.pipeline_version == rendered.pipeline_version()
+    assert "calibration" not in raw  # the tutorial recipe fits none
     ref = raw["reference"]
     assert ref["keras_sha256"] == hashing.sha256_of(quick_artifacts / "first.keras")
     for name in [*manifest.artifacts, ref["predictions"]["file"]]:

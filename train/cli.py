@@ -1,6 +1,7 @@
 """``fmnist-train``: fit the tutorial's MLPs and write models, metrics and plots.
 
     fmnist-train                                   # both models, tutorial recipe, ./artifacts
+    fmnist-train --recipe photo -o artifacts-photo # + photo renders, calibrated confidence
     fmnist-train --models first --epochs 5 --subset 12000 -o /tmp/quick
     fmnist-train --early-stopping --patience 5     # restore the best-val-loss weights
 """
@@ -16,6 +17,8 @@ import click
 import numpy as np
 
 from fmnist_edge.edge import atomic, cli_util
+from fmnist_edge.edge.hashing import sha256_of
+from fmnist_edge.train import recipes, rendered
 from fmnist_edge.train.models import ARCHITECTURES
 
 METRICS_FILE = "metrics.json"
@@ -27,7 +30,12 @@ METRICS_FILE = "metrics.json"
 @click.option("-m", "--models", "names", default="first,second", show_default=True,
               callback=cli_util.comma_choices(ARCHITECTURES),
               help="Comma-separated models to train (first, second).")
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("-r", "--recipe", "recipe_name", type=click.Choice(list(recipes.RECIPES)),
+              default=recipes.DEFAULT, show_default=True,
+              help="How to train: " + "; ".join(f"{r.name}: {r.summary}"
+                                                 for r in recipes.RECIPES.values()) + ".")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs.  [default: the recipe's; tutorial 30]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--seed", type=int, default=777, show_default=True,
               help="Seeds the 70/30 split and the weights; same seed, same weights.")
@@ -36,16 +44,22 @@ METRICS_FILE = "metrics.json"
 @click.option("--early-stopping/--no-early-stopping", default=False, show_default=True,
               help="Stop when validation loss stops improving; keep the best weights.")
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--renders", type=click.IntRange(min=0), default=None,
+              help="Photo renders of training images to add (recipes that render).  "
+                   "[default: the recipe's]")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress.")
-def cli(output: Path, names: tuple[str, ...], epochs: int, batch_size: int, seed: int,
-         subset: int | None, early_stopping: bool, patience: int, quiet: bool) -> None:
+def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | None,
+        batch_size: int, seed: int, subset: int | None, early_stopping: bool, patience: int,
+        renders: int | None, quiet: bool) -> None:
     """Train the tutorial's Fashion-MNIST MLPs and evaluate them on the official test set."""
     cli_util.check_writable(output)
     from fmnist_edge.train import fit, plots  # TensorFlow loads only past option checks
 
-    cfg = fit.TrainConfig(models=names, epochs=epochs, batch_size=batch_size, seed=seed,
-                          subset=subset, early_stopping=early_stopping, patience=patience)
-    data = fit.load_data(cfg)
+    recipe = recipes.get(recipe_name)
+    cfg = fit.TrainConfig(models=names, recipe=recipe.name, epochs=epochs or recipe.epochs,
+                          batch_size=batch_size, seed=seed, subset=subset,
+                          early_stopping=early_stopping, patience=patience, renders=renders)
+    data = recipe.prepare(fit.load_data(cfg), cfg)
     from fmnist_edge.edge.dataset import CLASS_NAMES
 
     plots.sample_grid(data.sample_images, data.sample_labels, CLASS_NAMES,
@@ -53,14 +67,18 @@ def cli(output: Path, names: tuple[str, ...], epochs: int, batch_size: int, seed
     metrics = _previous_metrics(output / METRICS_FILE)
     for name in names:
         click.echo(f"training {name!r} ({len(data.x_train):,} train / {len(data.x_val):,} val, "
-                   f"{epochs} epochs, batch {batch_size})", err=True)
-        model, result = fit.train_one(name, data, cfg, verbose=0 if quiet else 2)
+                   f"{cfg.epochs} epochs, batch {batch_size}, recipe {recipe.name})", err=True)
+        model, result = recipe.train_one(name, data, cfg, 0 if quiet else 2)
         with atomic.atomic_path(output / f"{name}.keras", suffix=".keras") as tmp:
             model.save(tmp)
         plots.confusion(np.array(result["confusion_matrix"]), CLASS_NAMES,
                         f"{name} model: test confusion matrix",
                         output / "plots" / f"confusion_{name}.png")
-        metrics["models"][name] = {"config": fit.config_dict(cfg), **result}
+        metrics["models"][name] = {"recipe": recipe.name,
+                                   "pipeline_version": rendered.pipeline_version(),
+                                   "config": fit.config_dict(cfg),
+                                   "keras_sha256": sha256_of(output / f"{name}.keras"),
+                                   **result}
         metrics["class_names"] = list(CLASS_NAMES)
         atomic.write_json(output / METRICS_FILE, metrics)  # each model's figures beside it
         click.echo(f"{name}: test accuracy {result['test_accuracy']:.4f}  "

@@ -27,6 +27,7 @@ class TrainConfig:
     """Everything that decides a training run; stored beside the results."""
 
     models: tuple[str, ...] = ("first", "second")
+    recipe: str = "tutorial"
     epochs: int = 30
     batch_size: int = 128
     seed: int = 777
@@ -34,6 +35,8 @@ class TrainConfig:
     subset: int | None = None
     early_stopping: bool = False
     patience: int = 5
+    #: Photo renders of training-split images to add (recipes that use them; None: theirs).
+    renders: int | None = None
 
 
 @dataclass
@@ -48,6 +51,12 @@ class Data:
     y_test: np.ndarray
     sample_images: np.ndarray = field(repr=False)
     sample_labels: np.ndarray = field(repr=False)
+    #: Positions of the train and validation images in the official training split.
+    train_index: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    val_index: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    #: Validation images as a camera sees them (recipes that render; else empty).
+    x_val_photo: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 28, 28)))
+    y_val_photo: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
 
 def load_data(cfg: TrainConfig) -> Data:
@@ -59,19 +68,21 @@ def load_data(cfg: TrainConfig) -> Data:
         images, labels = images[: cfg.subset], labels[: cfg.subset]
     tr, va = dataset.validation_split(len(images), cfg.val_fraction, cfg.seed)
     return Data(
-        x_train=_scale(images[tr]), y_train=_one_hot(labels[tr]),
-        x_val=_scale(images[va]), y_val=_one_hot(labels[va]),
-        x_test=_scale(test.images), y_test=test.labels.astype(np.int64),
+        x_train=scale(images[tr]), y_train=one_hot(labels[tr]),
+        x_val=scale(images[va]), y_val=one_hot(labels[va]),
+        x_test=scale(test.images), y_test=test.labels.astype(np.int64),
         sample_images=train.images[:9], sample_labels=train.labels[:9],
+        train_index=tr, val_index=va,
     )
 
 
-def _scale(images: np.ndarray) -> np.ndarray:
+def scale(images: np.ndarray) -> np.ndarray:
     """Pixels → network input through the device's own code (edge.preprocess)."""
     return preprocess.pixels_to_float(images, models.PREPROCESSING)
 
 
-def _one_hot(labels: np.ndarray) -> np.ndarray:
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """Integer labels → the one-hot float rows categorical cross-entropy wants."""
     return np.eye(models.NUM_CLASSES, dtype=np.float32)[labels]
 
 

@@ -1,0 +1,89 @@
+"""The ``photo`` recipe: train on what the device pipeline makes of camera pictures.
+
+Same architectures, same 70/30 split (seed 777).  On top of the tutorial's data:
+
+- **renders of training-split images** (:mod:`fmnist_edge.train.render`), each run through the
+  device pipeline (:mod:`fmnist_edge.train.rendered`), so the model learns the garments as the
+  device will show them: imperfect masks, shadows, a hanger, a cut-off sleeve, uneven light;
+- **renders of validation-split images**, added to the validation data: the best epoch is
+  chosen on originals and renders together (best-validation weights are kept), and the
+  temperature and the suggested ``min_confidence`` are fitted on them
+  (:mod:`fmnist_edge.train.confidence`).
+
+The test set is only used for the final test figure.  Training sees the originals too, so
+Fashion-MNIST accuracy does not pay for the photo robustness.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from fmnist_edge.edge import dataset, metrics
+from fmnist_edge.train import confidence, fit, models, rendered
+
+#: Renders of validation images per render of a training image (the split's own 30/70).
+VAL_SHARE = 0.25
+
+
+def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
+    """Add rendered training images to the training set and keep rendered validation ones."""
+    train = dataset.load_split("train")
+    tr, va = render_indices(data.train_index, data.val_index, cfg)
+    tr_px = rendered.pixels(train.images, train.labels, tr, "train", cfg.seed)
+    va_px = rendered.pixels(train.images, train.labels, va, "train", cfg.seed)
+    return replace(
+        data,
+        x_train=np.concatenate([data.x_train, fit.scale(tr_px)]),
+        y_train=np.concatenate([data.y_train, fit.one_hot(train.labels[tr])]),
+        x_val=np.concatenate([data.x_val, fit.scale(va_px)]),
+        y_val=np.concatenate([data.y_val, fit.one_hot(train.labels[va])]),
+        x_val_photo=fit.scale(va_px), y_val_photo=train.labels[va].astype(np.int64),
+    )
+
+
+def render_indices(train_index: np.ndarray, val_index: np.ndarray, cfg: fit.TrainConfig
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Which training-split images are rendered: a seeded sample of each side of the split."""
+    from fmnist_edge.train import recipes
+
+    wanted = cfg.renders if cfg.renders is not None else recipes.get("photo").renders
+    rng = np.random.default_rng(cfg.seed)
+    n_train = min(wanted, len(train_index))
+    n_val = min(round(wanted * VAL_SHARE), len(val_index))
+    tr = np.sort(rng.choice(train_index, n_train, replace=False))
+    va = np.sort(rng.choice(val_index, n_val, replace=False))
+    return tr, va
+
+
+def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
+              ) -> tuple[Any, dict[str, Any]]:
+    """Fit with best-validation-accuracy weights, then measure and calibrate."""
+    import keras
+
+    fit.make_deterministic(cfg.seed)
+    model = models.build(name)
+    # Never stops (patience = every epoch); only keeps the best epoch's weights for the end.
+    best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                         patience=cfg.epochs, restore_best_weights=True)
+    start = time.perf_counter()
+    hist = model.fit(data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                     validation_data=(data.x_val, data.y_val), callbacks=[best],
+                     shuffle=True, verbose=verbose)
+    seconds = time.perf_counter() - start
+    result = fit.evaluate(model, name, data, hist.history, seconds)
+    val_probs = model.predict(data.x_val, batch_size=1024, verbose=0)
+    photo_probs = model.predict(data.x_val_photo, batch_size=1024, verbose=0)
+    val_labels = data.y_val.argmax(axis=1)
+    result.update(
+        best_epoch_by_val_accuracy=int(best.best_epoch) + 1,
+        val_accuracy_best=metrics.agreement(val_probs.argmax(axis=1), val_labels),
+        photo_val_accuracy=metrics.agreement(photo_probs.argmax(axis=1), data.y_val_photo),
+        photo_val_images=len(data.y_val_photo),
+        train_images=len(data.x_train),
+        calibration=confidence.calibrate(val_probs, val_labels, photo_probs, data.y_val_photo),
+    )
+    return model, result
