@@ -18,6 +18,7 @@ exactly :func:`models.build`.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ import numpy as np
 
 from fmnist_edge.train import augment, models, teacher
 from fmnist_edge.train.augment import Augment
-from fmnist_edge.train.fit import Data, evaluate, make_deterministic
+from fmnist_edge.train.fit import Data, TrainConfig, evaluate, make_deterministic
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ def _student(name: str, cfg: ImprovedConfig, seed: int, steps_per_epoch: int) ->
     model = models.build(name)
     train_model = _training_graph(model, cfg.dropout, seed)
     train_model.compile(optimizer=_optimizer(cfg, steps_per_epoch),
-                        loss=_loss(cfg.alpha if cfg.distill else 0.0, cfg.temperature))
+                        loss=_loss(cfg.alpha if cfg.distill else 0.0, cfg.temperature),
+                        metrics=[accuracy])
     return Student(name=name, model=model, train_model=train_model)
 
 
@@ -231,6 +233,14 @@ def _loss(alpha: float, temperature: float) -> Callable[[Any, Any], Any]:
     return loss
 
 
+def accuracy(y_true: Any, logits: Any) -> Any:
+    """Training accuracy on packed targets (the label part), for the history plot."""
+    from keras import ops
+
+    labels = ops.argmax(y_true[:, models.NUM_CLASSES:], axis=-1)
+    return ops.cast(ops.equal(labels, ops.argmax(logits, axis=-1)), "float32")
+
+
 def _targets(labels: np.ndarray, soft: np.ndarray | None, smoothing: float) -> np.ndarray:
     """Packed targets: teacher probabilities (zeros without a teacher) and smoothed labels."""
     k = models.NUM_CLASSES
@@ -246,7 +256,8 @@ def _record(s: Student, history: dict[str, list[float]], data: Data, epoch: int)
     y_val = data.y_val.argmax(axis=1)
     acc = float((val.argmax(axis=1) == y_val).mean())
     val_loss = float(-np.mean(np.log(np.clip(val[np.arange(len(y_val)), y_val], 1e-7, 1.0))))
-    for key, value in (("loss", history["loss"][-1]), ("val_loss", val_loss),
+    for key, value in (("loss", history["loss"][-1]), ("accuracy", history["accuracy"][-1]),
+                       ("val_loss", val_loss),
                        ("val_accuracy", acc)):
         s.history.setdefault(key, []).append(float(value))
     if acc > s.best_acc:
@@ -279,3 +290,30 @@ def _logits_layer() -> Any:
 
 def _logits_head(dense: Any) -> Any:
     return _logits_layer()(dense)
+
+
+_session: Session | None = None
+
+
+def train_one(name: str, data: Data, cfg: TrainConfig, verbose: int = 2
+              ) -> tuple[Any, dict[str, Any]]:
+    """The recipe registry's entry point (``fmnist-train --recipe improved``).
+
+    ``fmnist-train`` calls this once per model with the same data; the teacher trained for
+    the first model is reused for the second (:class:`Session`), which is why a session is
+    kept between calls for as long as the data and settings stay the same.
+    """
+    global _session
+    recipe = ImprovedConfig(epochs=cfg.epochs, batch_size=cfg.batch_size)
+    if (_session is None or _session.data is not data or _session.cfg != recipe
+            or _session.seed != cfg.seed):
+        _session = Session(data, recipe, cfg.seed, _echo if verbose else _silent)
+    return _session.train_student(name)
+
+
+def _echo(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:
+    """No progress output (``--quiet``)."""
