@@ -38,7 +38,7 @@ class ImprovedConfig:
     epochs: int = 60
     batch_size: int = 128
     learning_rate: float = 2e-3
-    weight_decay: float = 1e-4  # AdamW, decoupled; 0 = plain Adam
+    weight_decay: float = 0.01  # AdamW, decoupled (times the learning rate); 0 = Adam
     cosine: bool = True  # cosine decay with a one-epoch warm-up; False = constant rate
     label_smoothing: float = 0.1
     dropout: float = 0.0  # between hidden layers, training graph only
@@ -46,9 +46,10 @@ class ImprovedConfig:
     distill: bool = True
     alpha: float = 0.7  # weight of the teacher's soft targets (1 - alpha: the labels)
     temperature: float = 4.0
-    teacher_epochs: int = 8
-    #: The teacher always trains on augmented images (it is a CNN: shifts cost it nothing).
-    teacher_augment: Augment = field(default_factory=Augment)
+    teacher_epochs: int = 10
+    #: The teacher's own augmentation: one-pixel shifts and flips.  In ten epochs, the
+    #: students' scale-and-shift set left it under-trained (0.893 test accuracy).
+    teacher_augment: Augment = field(default_factory=lambda: Augment(1.0, 0.0, True))
     teacher_learning_rate: float = 2e-3
     best_val: bool = True  # keep the weights of the best validation accuracy
 
