@@ -36,7 +36,7 @@ export:
 	$(BIN)/fmnist-export -a $(OUT) -o $(OUT)
 
 classify:
-	$(BIN)/python -m fmnist_edge.benchmarks.pngs -o $(OUT)/test-png --limit 20
+	$(BIN)/python -m fmnist_edge.edge.dataset_pngs -o $(OUT)/test-png --limit 20
 	$(BIN)/edge-classify $(OUT)/test-png --model $(OUT)/bundles/first --top-k 2
 
 bench:

@@ -19,25 +19,30 @@ from typing import Any
 import click
 
 from fmnist_edge.benchmarks import compare
+from fmnist_edge.benchmarks.compare import CompareSettings
 from fmnist_edge.edge import atomic, cli_util, tables
+from fmnist_edge.edge import manifest as mf
 from fmnist_edge.train.models import ARCHITECTURES
+
+DEFAULTS = CompareSettings()
 
 
 @click.command(name="fmnist-compare", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-a", "--artifacts", type=click.Path(path_type=Path), default="artifacts",
+@click.option("-a", "--artifacts", type=click.Path(path_type=Path), default=mf.DEFAULT_ARTIFACTS,
               show_default=True, help="Folder with <model>.keras and bundles/<model>/.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Folder for compare.md and compare.json.")
-@click.option("-m", "--models", default="first,second", show_default=True,
+@click.option("--models", default=",".join(DEFAULTS.models), show_default=True,
               callback=cli_util.comma_choices(ARCHITECTURES),
               help="Comma-separated models for the warm-latency race.")
-@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--rounds", type=click.IntRange(min=1), default=DEFAULTS.rounds, show_default=True,
               help="Interleaved warm-latency rounds.")
-@click.option("--calls", type=click.IntRange(min=10), default=200, show_default=True,
+@click.option("--calls", type=click.IntRange(min=10), default=DEFAULTS.calls, show_default=True,
               help="Timed calls per contender per round (Keras predict: a tenth).")
-@click.option("--cold-rounds", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--cold-rounds", type=click.IntRange(min=1), default=DEFAULTS.cold_rounds,
+              show_default=True,
               help="Alternating fresh-process rounds for the cold start.")
-@click.option("--cold-model", type=click.Choice(list(ARCHITECTURES)), default="second",
+@click.option("--cold-model", type=click.Choice(list(ARCHITECTURES)), default=DEFAULTS.cold_model,
               show_default=True, help="Model the cold-start processes classify with.")
 @click.option("--install-size", is_flag=True,
               help="Also measure an edge-only venv's size (runs pip; may download).")
@@ -45,13 +50,14 @@ from fmnist_edge.train.models import ARCHITECTURES
 def cli(artifacts: Path, output: Path, models: tuple[str, ...], rounds: int, calls: int,
         cold_rounds: int, cold_model: str, install_size: bool, as_json: bool) -> int:
     """Compare the edge runner with Keras predict, a Keras call and plain numpy."""
-    settings = compare.Settings(models=models, rounds=rounds, calls=calls,
+    settings = CompareSettings(models=models, rounds=rounds, calls=calls,
                                 cold_rounds=cold_rounds, cold_model=cold_model,
                                 install_size=install_size)
     compare.check_inputs(artifacts, settings)  # before creating any folder
     cli_util.check_writable(output)
     result = compare.run(artifacts, settings,
-                         lambda msg: click.echo(f"fmnist-compare: {msg}", err=True))
+                         lambda msg: click.echo(f"fmnist-compare: {msg}", err=True),
+                         cli_util.progress)
     atomic.write_json(output / "compare.json", result)
     atomic.write_text(output / "compare.md", markdown(result))
     click.echo(json.dumps(result, indent=2) if as_json else summary(result))

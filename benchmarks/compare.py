@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -31,11 +30,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fmnist_edge.benchmarks import device
 from fmnist_edge.benchmarks.numpy_mlp import NumpyMLP
-from fmnist_edge.edge import bench, dataset, preprocess, runtimes
+from fmnist_edge.benchmarks.timing import timed_calls
+from fmnist_edge.edge import dataset, preprocess, runtimes
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.errors import UserError
-from fmnist_edge.edge.model import EdgeModel, artifact_filename
+from fmnist_edge.edge.model import EdgeModel
+from fmnist_edge.edge.shipped import DEFAULT_MODEL
+from fmnist_edge.edge.versions import installed_versions
+from fmnist_edge.train.models import ARCHITECTURES
 
 #: Edge artifacts raced against Keras and numpy, as (precision, format).
 EDGE_ARTIFACTS = (("int8", "tflite"), ("float32", "tflite"), ("int8", "onnx"),
@@ -59,36 +63,38 @@ print(int(model.predict(x[None], verbose=0).argmax()))
 
 
 @dataclass(frozen=True)
-class Settings:
-    """How many samples; defaults keep a full run to a few minutes on two cores."""
+class CompareSettings:
+    """How many samples; ``fmnist-compare``'s option defaults are these, chosen to keep a
+    full run to a few minutes on two cores."""
 
-    models: tuple[str, ...] = ("first", "second")
+    models: tuple[str, ...] = tuple(ARCHITECTURES)
     rounds: int = 5
     calls: int = 200
     cold_rounds: int = 5
-    cold_model: str = "second"
+    cold_model: str = DEFAULT_MODEL
     install_size: bool = False
 
 
 Log = Callable[[str], None]
 
 
-def check_inputs(artifacts: Path, settings: Settings) -> None:
+def check_inputs(artifacts: Path, settings: CompareSettings) -> None:
     """Every bundle and .keras file this run needs, checked before TensorFlow is imported."""
     needed = dict.fromkeys((*settings.models, settings.cold_model))
     for name in needed:
-        keras_file = artifacts / f"{name}.keras"
+        keras_file = mf.keras_file(artifacts, name)
         if not keras_file.is_file():
             raise UserError(f"{keras_file}: no such trained model (run fmnist-train)")
-        bundle_dir = artifacts / "bundles" / name
+        bundle_dir = mf.bundle_dir(artifacts, name)
         if not (bundle_dir / mf.MANIFEST_NAME).is_file():
             raise UserError(f"{bundle_dir}: no bundle (run fmnist-export -a {artifacts})")
 
 
-def run(artifacts: Path, settings: Settings, log: Log) -> dict[str, Any]:
+def run(artifacts: Path, settings: CompareSettings, log: Log,
+        progress: dataset.Progress | None = None) -> dict[str, Any]:
     """All comparisons; the result is what compare.json holds."""
     check_inputs(artifacts, settings)
-    test = dataset.load_split("test")
+    test = dataset.load_split("test", progress=progress)
     log("importing TensorFlow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from fmnist_edge.export.bundle import load_model  # checks the file, one-line errors
@@ -97,8 +103,8 @@ def run(artifacts: Path, settings: Settings, log: Log) -> dict[str, Any]:
                               "warm": {}}
     for name in settings.models:
         log(f"{name}: warm single-image latency, {settings.rounds} interleaved rounds")
-        model = load_model(artifacts / f"{name}.keras", name).keras
-        result["warm"][name] = warm_latency(artifacts / "bundles" / name, model,
+        model = load_model(mf.keras_file(artifacts, name), name).keras
+        result["warm"][name] = warm_latency(mf.bundle_dir(artifacts, name), model,
                                             test.images[:1], settings)
     log(f"cold start: {settings.cold_rounds} alternating rounds of fresh processes")
     result["cold"] = cold_start(artifacts, settings.cold_model, test.images[0],
@@ -110,12 +116,8 @@ def run(artifacts: Path, settings: Settings, log: Log) -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    info = bench.machine_info()
-    for dist in ("tensorflow", "tensorflow-cpu", "keras"):
-        try:
-            info["runtimes"][dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
+    info = device.machine_info()
+    info["runtimes"].update(installed_versions(("tensorflow", "tensorflow-cpu", "keras")))
     return info
 
 
@@ -133,7 +135,7 @@ def contenders(bundle_dir: Path, keras_model: Any, pixels: np.ndarray
     x = preprocess.pixels_to_float(pixels, manifest.preprocessing)
     fns: dict[str, Callable[[], Any]] = {}
     for precision, fmt in EDGE_ARTIFACTS:
-        file = artifact_filename(manifest.model, precision, fmt)
+        file = mf.artifact_filename(manifest.model, precision, fmt)
         if file not in manifest.artifacts or not any(
                 runtimes.is_installed(b) for b in runtimes.PREFERENCE[fmt]):
             continue
@@ -151,17 +153,17 @@ def _edge_call(model: EdgeModel, x: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def warm_latency(bundle_dir: Path, keras_model: Any, pixels: np.ndarray,
-                 settings: Settings) -> dict[str, Any]:
+                 settings: CompareSettings) -> dict[str, Any]:
     """Per-contender p50/p90/mean over interleaved rounds, plus the ratios that matter."""
     fns, outputs = contenders(bundle_dir, keras_model, pixels)
     samples: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for name in names:  # warm-up: graph tracing, allocations, caches
-        _timed(fns[name], 10)
+        timed_calls(fns[name], 10)
     for r in range(settings.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             n = max(5, settings.calls // 10) if name == "keras predict" else settings.calls
-            samples[name] += _timed(fns[name], n)
+            samples[name] += timed_calls(fns[name], n)
     ref = outputs["keras predict"]
     stats = {name: {"calls": len(s), "p50_ms": float(np.percentile(s, 50)),
                     "p90_ms": float(np.percentile(s, 90)), "mean_ms": float(np.mean(s)),
@@ -169,15 +171,6 @@ def warm_latency(bundle_dir: Path, keras_model: Any, pixels: np.ndarray,
                     "max_abs_diff_vs_keras": float(np.abs(outputs[name] - ref).max())}
              for name, s in samples.items()}
     return {"contenders": stats, "ratios": ratios(stats)}
-
-
-def _timed(fn: Callable[[], Any], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1e3)
-    return out
 
 
 def ratios(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -203,9 +196,9 @@ def cold_start(artifacts: Path, model: str, pixels: np.ndarray, label: int,
         png = Path(tmp) / "image.png"
         Image.fromarray(pixels, mode="L").save(png)
         commands = {"edge-classify": [*_edge_classify(), str(png), "--model",
-                                      str(artifacts / "bundles" / model), "--json"],
+                                      str(mf.bundle_dir(artifacts, model)), "--json"],
                     "tutorial (TensorFlow)": [sys.executable, "-c", TUTORIAL_SNIPPET,
-                                              str(artifacts / f"{model}.keras"), str(png)]}
+                                              str(mf.keras_file(artifacts, model)), str(png)]}
         runs: dict[str, list[dict[str, Any]]] = {k: [] for k in commands}
         order = list(commands)
         for r in range(rounds):

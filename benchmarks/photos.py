@@ -1,182 +1,102 @@
 """The photo report: recipes x pipelines x models on labelled photo folders, timed per stage.
 
     python -m fmnist_edge.benchmarks.photos \\
-        --bundles tutorial=artifacts-tutorial/bundles --bundles photo=edge/bundles \\
+        --bundles tutorial=artifacts/bundles --bundles photo=edge/bundles \\
         --photos real-photos-dev=../shared/data/real-photos-dev \\
         --photos rendered-test=rendered-test -o benchmarks/PHOTOS.md
 
-Each folder needs a ``labels.tsv`` (``path`` and ``label`` columns; label -1 marks a photo that
-is none of the ten classes).  Every photo is decoded once and preprocessed once per pipeline
-on the device path (:mod:`fmnist_edge.edge.photo`); every bundle then classifies those
-pixels with its preferred artifact (int8 TFLite for shipped bundles), its manifest's
-temperature applied and its ``min_confidence`` used for "unsure", as on the device.
-Stages are timed one photo at a time: decode, preprocess (per pipeline), inference (per model).
+Every cell is one run of :func:`fmnist_edge.edge.evaluate.run` (what ``edge-evaluate`` does:
+decode, photo pipeline, calibrated answer, "unsure" below the manifest's ``min_confidence``,
+"no garment found" when the pipeline finds none), so the figures are the device's own.
+Each bundle runs its preferred artifact (int8 TFLite for the shipped bundles).
 """
 
 from __future__ import annotations
 
-import csv
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from fmnist_edge.edge import atomic, cli_util, dataset, metrics, photo, tables
-from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge import atomic, cli_util, evaluate, labelled, photo, tables
 from fmnist_edge.edge.model import EdgeModel
-from fmnist_edge.train import confidence
 
 MODELS = ("first", "second")
+Key = tuple[str, str, str, str]  # set, recipe, pipeline, model
 
 
-@dataclass
-class PhotoSet:
-    """A labelled folder, decoded and preprocessed by each pipeline, with stage timings."""
-
-    name: str
-    labels: np.ndarray
-    pixels: dict[str, np.ndarray]  # pipeline → (N, 28, 28)
-    decode_ms: np.ndarray
-    preprocess_ms: dict[str, np.ndarray]
-
-
-def load_set(name: str, folder: Path, pipelines: tuple[str, ...]) -> PhotoSet:
-    """Decode every photo of ``labels.tsv`` once, preprocess it with every pipeline."""
-    rows = read_labels(folder)
-    labels = np.array([label for _, label in rows], np.int64)
-    pixels = {p: np.zeros((len(rows), 28, 28), np.uint8) for p in pipelines}
-    pre_ms = {p: np.zeros(len(rows)) for p in pipelines}
-    dec_ms = np.zeros(len(rows))
-    for i, (rel, _) in enumerate(rows):
-        start = time.perf_counter()
-        img = photo.open_image(folder / rel, rel)
-        dec_ms[i] = (time.perf_counter() - start) * 1000
-        for p in pipelines:
-            start = time.perf_counter()
-            pixels[p][i] = photo.to_pixels(img, p)
-            pre_ms[p][i] = (time.perf_counter() - start) * 1000
-    return PhotoSet(name, labels, pixels, dec_ms, pre_ms)
+def measure(bundles: dict[str, Path], folders: dict[str, Path], pipelines: tuple[str, ...]
+            ) -> dict[Key, dict[str, Any]]:
+    """``edge-evaluate``'s summary for every set x recipe x pipeline x model."""
+    out: dict[Key, dict[str, Any]] = {}
+    for recipe, root in bundles.items():
+        for m in MODELS:
+            model = EdgeModel.open(root / m)
+            for name, folder in folders.items():
+                photos = labelled.read_folder(folder, model.class_names)
+                for p in pipelines:
+                    click.echo(f"{name}: {recipe}/{m}, pipeline {p}", err=True)
+                    results = evaluate.run(model, photos, p)
+                    out[(name, recipe, p, m)] = evaluate.summarise(results, model, p)
+    return out
 
 
-def read_labels(folder: Path) -> list[tuple[str, int]]:
-    """``(relative path, label)`` rows of ``folder/labels.tsv``."""
-    path = folder / "labels.tsv"
-    if not path.is_file():
-        raise UserError(f"{folder}: no labels.tsv (path<TAB>label per photo)")
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [(r["path"], int(r["label"])) for r in csv.DictReader(fh, delimiter="\t")]
-
-
-def score(model: EdgeModel, pixels: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Accuracy, per class, confidence, calibration error and "unsure" shares of one run."""
-    raw = model.predict(pixels)
-    cal = model.manifest.raw.get("calibration") or {}
-    probs = confidence.apply_temperature(raw, float(cal.get("temperature", 1.0)))
-    threshold = float(cal.get("min_confidence", 0.0))
-    top = probs.max(axis=1)
-    pred = probs.argmax(axis=1)
-    known = labels >= 0
-    right = known & (pred == labels)
-    names = model.class_names
-    per_class = {names[c]: metrics.agreement(pred[labels == c], labels[labels == c])
-                 for c in np.unique(labels[known])}
-    one_ms = []
-    for i in range(min(len(pixels), 200)):  # one photo at a time, as the device runs them
-        x = model.input_tensor(pixels[i:i + 1])
-        t = time.perf_counter()
-        model.predict_tensor(x)
-        one_ms.append((time.perf_counter() - t) * 1000)
-    return {
-        "accuracy": metrics.agreement(pred[known], labels[known]),
-        "per_class": per_class,
-        "conf_right": _mean(top[right]), "conf_wrong": _mean(top[known & ~right]),
-        "conf_none": _mean(top[~known]),
-        "ece_raw": confidence.ece(raw[known], labels[known]),
-        "ece": confidence.ece(probs[known], labels[known]),
-        "min_confidence": threshold,
-        "unsure_correct": _mean((top < threshold)[right]),
-        "unsure_none": _mean((top < threshold)[~known]),
-        "infer_ms": np.array(one_ms),
-    }
-
-
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values)) if len(values) else float("nan")
-
-
-def _f(value: float) -> str:
-    """Two decimals, or a dash where there was nothing to average."""
-    return "–" if np.isnan(value) else f"{value:.2f}"
-
-
-def _p(values: np.ndarray, q: float) -> str:
-    return f"{np.percentile(values, q):.2f}"
-
-
-def report(sets: list[PhotoSet], bundles: dict[str, Path], pipelines: tuple[str, ...],
-           command: str) -> str:
-    """The whole Markdown report."""
+def report(results: dict[Key, dict[str, Any]], command: str) -> str:
+    """The Markdown report: one section per photo set, then the stage timings."""
+    sets = list(dict.fromkeys(k[0] for k in results))
     lines = ["# Photos: recipes x pipelines x models", "",
-             f"Generated by `{command}` (int8 bundles, one photo at a time, this machine).", ""]
-    results: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    models = {(r, m): EdgeModel.open(root / m) for r, root in bundles.items() for m in MODELS
-              if (root / m).is_dir()}
+             "Every row is `edge-evaluate` on one folder with one bundle (int8 TFLite, "
+             "default flags: the manifest's temperature and suggested `min_confidence`) and "
+             "one photo pipeline. `segment` is pipeline v2 (the default), `dataset` the old "
+             "one. Generated on this machine (2 shared x86 cores) by:", "",
+             f"    {command}", ""]
     for s in sets:
-        for (recipe, m), model in models.items():
-            for p in pipelines:
-                results[(s.name, recipe, p, m)] = score(model, s.pixels[p], s.labels)
-    for s in sets:
-        lines += _set_section(s, models, results, pipelines)
-    lines += _timing_section(sets, models, results, pipelines)
+        lines += _set_section(s, {k: v for k, v in results.items() if k[0] == s})
+    lines += _timing_section(results)
     return "\n".join(lines) + "\n"
 
 
-def _set_section(s: PhotoSet, models: dict[tuple[str, str], EdgeModel],
-                 results: dict[tuple[str, str, str, str], dict[str, Any]],
-                 pipelines: tuple[str, ...]) -> list[str]:
-    known = int((s.labels >= 0).sum())
-    lines = [f"## {s.name}: {known} labelled photos, {len(s.labels) - known} none-of-the-ten",
-             ""]
-    cols = ["recipe", "pipeline", "model", "accuracy", "conf right / wrong / none",
-            "ECE raw → calibrated", "min_conf", "unsure: correct / none"]
+def _set_section(name: str, results: dict[Key, dict[str, Any]]) -> list[str]:
+    first = next(iter(results.values()))
+    lines = [f"## {name}: {first['labelled']} labelled photos, "
+             f"{first['none_of_the_ten']} none-of-the-ten", ""]
+    cols = ["recipe", "pipeline", "model", "accuracy", "mean conf right / wrong / none",
+            "ECE", "min_conf", "unsure: right / none-of-ten", "no garment"]
     rows = []
-    for (recipe, m) in models:
-        for p in pipelines:
-            r = results[(s.name, recipe, p, m)]
-            rows.append([recipe, p, m, f"{r['accuracy']:.3f}",
-                         " / ".join(_f(r[k]) for k in ("conf_right", "conf_wrong", "conf_none")),
-                         f"{r['ece_raw']:.3f} → {r['ece']:.3f}", f"{r['min_confidence']:.3f}",
-                         f"{_f(r['unsure_correct'])} / {_f(r['unsure_none'])}"])
+    for (_, recipe, p, m), r in results.items():
+        conf, unsure = r["mean_confidence"], r["unsure"]
+        rows.append([recipe, p, m, _f(r["accuracy"], 3),
+                     " / ".join(_f(conf[k]) for k in ("right", "wrong", "none_of_the_ten")),
+                     _f(r["ece"], 3), _f(r["min_confidence"], 3),
+                     f"{_f(unsure['right_unsure'])} / "
+                     f"{_f(unsure['none_of_the_ten_unsure_or_no_garment'])}",
+                     str(unsure["labelled_no_garment"] + unsure["none_of_the_ten_no_garment"])])
     lines += [tables.markdown(cols, rows, left=3), ""]
-    classes = [dataset.CLASS_NAMES[c] for c in np.unique(s.labels[s.labels >= 0])]
-    rows = []
-    for (recipe, m) in models:
-        for p in pipelines:
-            r = results[(s.name, recipe, p, m)]
-            rows.append([recipe, p, m, *(f"{r['per_class'][c]:.2f}" for c in classes)])
-    lines += ["Per-class accuracy:", "", tables.markdown(["recipe", "pipeline", "model", *classes],
-                                                        rows, left=3), ""]
+    classes = list(first["per_class"])
+    rows = [[recipe, p, m, *(_f(r["per_class"][c]["accuracy"]) for c in classes)]
+            for (_, recipe, p, m), r in results.items()]
+    counts = ", ".join(f"{c} {first['per_class'][c]['photos']}" for c in classes)
+    lines += [f"Per-class accuracy (photos per class: {counts}):", "",
+              tables.markdown(["recipe", "pipeline", "model", *classes], rows, left=3), ""]
     return lines
 
 
-def _timing_section(sets: list[PhotoSet], models: dict[tuple[str, str], EdgeModel],
-                    results: dict[tuple[str, str, str, str], dict[str, Any]],
-                    pipelines: tuple[str, ...]) -> list[str]:
+def _timing_section(results: dict[Key, dict[str, Any]]) -> list[str]:
     rows = []
-    for s in sets:
-        rows.append([s.name, "decode", "", _p(s.decode_ms, 50), _p(s.decode_ms, 99)])
-        for p in pipelines:
-            rows.append([s.name, "preprocess", p, _p(s.preprocess_ms[p], 50),
-                         _p(s.preprocess_ms[p], 99)])
-        for (recipe, m) in models:
-            ms = results[(s.name, recipe, pipelines[0], m)]["infer_ms"]
-            rows.append([s.name, "inference", f"{recipe}/{m}", _p(ms, 50), _p(ms, 99)])
-    return ["## Time per stage (ms per photo)", "",
-            tables.markdown(["set", "stage", "which", "p50", "p99"], rows, left=3), ""]
+    for (s, recipe, p, m), r in results.items():
+        t = r["time_ms"]
+        rows.append([s, p, f"{recipe}/{m}",
+                     *(f"{_f(t[k]['p50'])} / {_f(t[k]['p99'])}"
+                       for k in ("decode", "preprocess", "inference", "total"))])
+    return ["## Time per stage (ms per photo, p50 / p99)", "",
+            tables.markdown(["set", "pipeline", "bundle", "decode", "preprocess", "inference",
+                             "total"], rows, left=3), ""]
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    """Rounded, or a dash where there was nothing to measure."""
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, Path]:
@@ -193,9 +113,9 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Path]:
 @click.option("--bundles", "bundle_args", multiple=True, required=True,
               help="RECIPE=FOLDER holding first/ and second/ bundles (repeatable).")
 @click.option("--photos", "photo_args", multiple=True, required=True,
-              help="NAME=FOLDER with labels.tsv (repeatable).")
+              help="NAME=FOLDER of labelled photos, as edge-evaluate reads (repeatable).")
 @click.option("--pipeline", "pipelines", multiple=True, type=click.Choice(photo.METHODS),
-              help="Preprocessing methods to compare.  [default: every one but 'simple']")
+              help="Photo pipelines to compare.  [default: segment and dataset]")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Markdown file to write.")
 def cli(bundle_args: tuple[str, ...], photo_args: tuple[str, ...], pipelines: tuple[str, ...],
@@ -203,10 +123,11 @@ def cli(bundle_args: tuple[str, ...], photo_args: tuple[str, ...], pipelines: tu
     """Score recipes x pipelines x models on labelled photo folders; write Markdown."""
     bundles = _pairs(bundle_args, "--bundles")
     folders = _pairs(photo_args, "--photos")
+    cli_util.check_writable(output.parent)
     chosen = pipelines or tuple(m for m in photo.METHODS if m != "simple")
-    sets = [load_set(name, folder, chosen) for name, folder in folders.items()]
+    results = measure(bundles, folders, chosen)
     command = "python -m fmnist_edge.benchmarks.photos " + " ".join(sys.argv[1:])
-    atomic.write_text(output, report(sets, bundles, chosen, command))
+    atomic.write_text(output, report(results, command))
     click.echo(f"wrote {output}", err=True)
 
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from fmnist_edge.edge.atomic import atomic_path
-from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.errors import UserError, first_line
 
 OPENCV_HINT = "pip install opencv-python-headless"
 PICAMERA_HINT = "sudo apt install python3-picamera2"
@@ -41,116 +40,44 @@ PICAMERA_HINT = "sudo apt install python3-picamera2"
 MAX_FAILED_READS = 5
 
 
-class Camera:
-    """An open frame source: iterate for RGB uint8 (H, W, 3) frames; close when done.
+@contextlib.contextmanager
+def open_camera(source: str = "auto", size: tuple[int, int] = (640, 480)
+                ) -> Iterator[Iterator[np.ndarray]]:
+    """Open ``source`` ("auto", "picamera", a device index like "0", or a video file path)
+    and yield an iterator of RGB uint8 (H, W, 3) frames; the device is released on exit::
 
-    Use it as a context manager so the device is released even when classification fails
-    or the user presses Ctrl-C.
-    """
+        with open_camera("auto") as frames:
+            for frame in frames:
+                ...
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.closed = False
-
-    def read(self) -> np.ndarray | None:
-        """The next frame, or None when a video file has ended."""
-        raise NotImplementedError
-
-    def _release(self) -> None:
-        """Free the device or file (subclasses)."""
-
-    def close(self) -> None:
-        """Release the source; safe to call twice."""
-        if not self.closed:
-            self.closed = True
-            self._release()
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        while not self.closed:
-            frame = self.read()
-            if frame is None:
-                return
-            yield frame
-
-    def __enter__(self) -> Camera:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
-class OpenCVCamera(Camera):
-    """A USB webcam or a video file through ``cv2.VideoCapture``."""
-
-    def __init__(self, name: str, capture: Any, is_file: bool) -> None:
-        super().__init__(name)
-        self._capture = capture
-        self._is_file = is_file
-
-    def read(self) -> np.ndarray | None:
-        """Next frame as RGB; None at the end of a file; UserError if a live camera dies."""
-        for _ in range(1 if self._is_file else MAX_FAILED_READS):
-            ok, frame = self._capture.read()
-            if ok and frame is not None:
-                return _bgr_to_rgb(frame)
-        if self._is_file:
-            return None
-        raise UserError(f"camera {self.name}: stopped delivering frames (unplugged or in use?)")
-
-    def _release(self) -> None:
-        self._capture.release()
-
-
-class PicameraCamera(Camera):
-    """A Raspberry Pi CSI camera through Picamera2 (untestable off a Pi; see module doc)."""
-
-    def __init__(self, name: str, picam: Any) -> None:
-        super().__init__(name)
-        self._picam = picam
-
-    def read(self) -> np.ndarray:
-        """Next frame as RGB.  Picamera2's ``RGB888`` arrays are B, G, R in memory."""
-        try:
-            frame = self._picam.capture_array()
-        except Exception as exc:  # libcamera errors come in several types
-            raise UserError(f"camera {self.name}: capture failed ({exc})") from exc
-        return _bgr_to_rgb(np.asarray(frame)[..., :3])
-
-    def _release(self) -> None:
-        with contextlib.suppress(Exception):
-            self._picam.stop()
-        self._picam.close()
-
-
-def open_camera(source: str = "auto", size: tuple[int, int] = (640, 480)) -> Camera:
-    """Open ``source`` ("auto", "picamera", a device index like "0", or a video file path).
-
-    ``size`` (width, height) is requested from live cameras (they may pick the nearest mode
-    they support); video files keep their own size.  Raises :class:`UserError` with an
-    install hint when the needed library is missing, or when the source does not open.
+    ``size`` (width, height, as camera libraries take it) is requested from live cameras
+    (they may pick the nearest mode they support); video files keep their own size, and
+    their iterator ends at the last frame.  Raises :class:`UserError` with an install hint
+    when the needed library is missing, or when the source does not open.
     """
     source = str(source).strip()
-    if source == "auto":
-        return _open_auto(size)
-    if source == "picamera":
-        return _open_picamera(size)
-    return _open_opencv(source, size)
+    auto = source == "auto"
+    if auto:
+        source = "picamera" if _picamera_has_camera() else "0"
+    opener = picamera_frames(size) if source == "picamera" else opencv_frames(source, size)
+    with contextlib.ExitStack() as stack:
+        try:
+            frames = stack.enter_context(opener)
+        except UserError as exc:
+            if not auto:
+                raise
+            raise UserError(f"camera auto: no Raspberry Pi camera (Picamera2) found, and {exc}"
+                            ) from exc
+        yield frames
 
 
-def _open_auto(size: tuple[int, int]) -> Camera:
-    """Picamera2 when a CSI camera is attached, else the first USB webcam."""
-    if _picamera_has_camera():
-        return _open_picamera(size)
-    try:
-        return _open_opencv("0", size)
-    except UserError as exc:
-        raise UserError(f"camera auto: no Raspberry Pi camera (Picamera2) found, and {exc}"
-                        ) from exc
+@contextlib.contextmanager
+def picamera_frames(size: tuple[int, int]) -> Iterator[Iterator[np.ndarray]]:
+    """A Picamera2 video stream at ``size`` in RGB888 (not testable off a Pi; see module doc).
 
-
-def _open_picamera(size: tuple[int, int]) -> Camera:
-    """Start a Picamera2 video stream at ``size`` in RGB888 (not testable off a Pi)."""
+    As in the Picamera2 examples: configure, start, ``capture_array`` per frame, then stop
+    and close, here also when classification fails or the user presses Ctrl-C.
+    """
     picamera2 = _import("picamera2", "camera picamera: Picamera2 is not installed "
                         f"({PICAMERA_HINT}; Raspberry Pi OS only)")
     if not _list_picameras(picamera2):
@@ -158,21 +85,35 @@ def _open_picamera(size: tuple[int, int]) -> Camera:
                         "check the ribbon cable and 'rpicam-hello --list-cameras')")
     picam = None
     try:
-        picam = picamera2.Picamera2()
-        config = picam.create_video_configuration(main={"size": tuple(size),
-                                                        "format": "RGB888"})
-        picam.configure(config)
-        picam.start()
-    except Exception as exc:  # libcamera raises RuntimeError, IndexError, ...
+        try:
+            picam = picamera2.Picamera2()
+            picam.configure(picam.create_video_configuration(
+                main={"size": tuple(size), "format": "RGB888"}))
+            picam.start()
+        except Exception as exc:  # libcamera raises RuntimeError, IndexError, ...
+            raise UserError(f"camera picamera: could not open ({first_line(exc)})") from exc
+        yield _picamera_reader(picam)
+    finally:
         if picam is not None:
             with contextlib.suppress(Exception):
+                picam.stop()
+            with contextlib.suppress(Exception):
                 picam.close()
-        raise UserError(f"camera picamera: could not open ({exc})".splitlines()[0]) from exc
-    return PicameraCamera("picamera", picam)
 
 
-def _open_opencv(source: str, size: tuple[int, int]) -> Camera:
-    """A webcam by index or a video file by path, through OpenCV."""
+def _picamera_reader(picam: Any) -> Iterator[np.ndarray]:
+    """Frames as RGB, forever.  Picamera2's ``RGB888`` arrays are B, G, R in memory."""
+    while True:
+        try:
+            frame = picam.capture_array()
+        except Exception as exc:  # libcamera errors come in several types
+            raise UserError(f"camera picamera: capture failed ({exc})") from exc
+        yield _bgr_to_rgb(np.asarray(frame)[..., :3])
+
+
+@contextlib.contextmanager
+def opencv_frames(source: str, size: tuple[int, int]) -> Iterator[Iterator[np.ndarray]]:
+    """A USB webcam by index or a video file by path, through ``cv2.VideoCapture``."""
     cv2 = _import("cv2", f"camera {source}: OpenCV is not installed ({OPENCV_HINT})")
     is_device = source.isdigit()
     if not is_device and not Path(source).is_file():
@@ -184,10 +125,28 @@ def _open_opencv(source: str, size: tuple[int, int]) -> Camera:
             what = ("no such camera, or it is in use" if is_device
                     else "not a video format OpenCV can read")
             raise UserError(f"camera {source}: could not open ({what})")
-    if is_device:
-        capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
-        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
-    return OpenCVCamera(source, capture, is_file=not is_device)
+    try:
+        if is_device:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        yield _opencv_reader(capture, source, is_file=not is_device)
+    finally:
+        capture.release()
+
+
+def _opencv_reader(capture: Any, source: str, is_file: bool) -> Iterator[np.ndarray]:
+    """Frames as RGB until a file ends; UserError if a live camera stops delivering."""
+    while True:
+        for _ in range(1 if is_file else MAX_FAILED_READS):
+            ok, frame = capture.read()
+            if ok and frame is not None:
+                break
+        else:
+            if is_file:
+                return
+            raise UserError(f"camera {source}: stopped delivering frames "
+                            "(unplugged or in use?)")
+        yield _bgr_to_rgb(frame)
 
 
 def _picamera_has_camera() -> bool:

@@ -82,7 +82,9 @@ def probabilities(model: EdgeModel, pixels: np.ndarray) -> tuple[np.ndarray, flo
     start = time.perf_counter()
     raw = model.predict_tensor(x)[0]
     latency = (time.perf_counter() - start) * 1000.0
-    return preprocess.calibrate(raw, model.manifest.calibration.temperature), latency
+    probs = preprocess.calibrate(raw, model.manifest.calibration.temperature,
+                                 preprocess.probability_floor(model.artifact.output))
+    return probs, latency
 
 
 def classify(model: EdgeModel, pixels: np.ndarray, name: str, k: int = 1,

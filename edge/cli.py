@@ -9,7 +9,7 @@
 
 A photo in which nothing stands out from the background answers "no garment found".
 
-Exit codes: 0 all classified, 1 some input failed, 2 usage error.
+Exit codes: 0 all classified, 1 some input failed, 2 usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from fmnist_edge.edge import bundled, cli_util, inputs, photo, runtimes
+from fmnist_edge.edge import cli_util, inputs, photo, runtimes, shipped
 from fmnist_edge.edge.classify import Prediction, classify
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
@@ -40,7 +40,7 @@ Examples:
 A photo in which nothing stands out from the background answers "no garment found"; an
 answer less likely than --min-confidence answers "unsure" (JSON keeps the top-k).
 
-Exit codes: 0 all classified, 1 some input failed, 2 usage error."""
+Exit codes: 0 all classified, 1 some input failed, 2 usage error, 130 interrupted."""
 
 
 @click.command(name="edge-classify", context_settings={"help_option_names": ["-h", "--help"]},
@@ -48,7 +48,7 @@ Exit codes: 0 all classified, 1 some input failed, 2 usage error."""
 @click.argument("images", nargs=-1)
 @click.option("-m", "--model", "model_arg", default=None,
               help=f"Bundle folder, model file in one, or a shipped bundle name "
-                   f"(default: {bundled.DEFAULT_MODEL}).")
+                   f"(default: {shipped.DEFAULT_MODEL}).")
 @click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)), default=None,
               help="Runtime to use (default: best installed for the model file).")
 @click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
@@ -80,11 +80,11 @@ def cli(images: tuple[str, ...], model_arg: str | None, backend: str | None,
         raise click.UsageError("give at least one image, folder or pattern (or --camera)")
     if camera is not None and images:
         raise click.UsageError("--camera takes no image arguments")
-    model = EdgeModel.open(bundled.resolve_model_arg(model_arg), backend, threads)
+    model = EdgeModel.open(shipped.resolve_model_arg(model_arg), backend, threads)
     expected = model.manifest.preprocessing.size
-    if expected != photo.SIZE:
+    if expected != photo.SHAPE:
         raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
-                        f"this runner makes {photo.SIZE}")
+                        f"this runner makes {photo.SHAPE}")
     k = min(k, len(model.class_names))
     if camera is not None:
         if save_frames is not None:

@@ -16,12 +16,13 @@ import http.client
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fmnist_edge.edge import atomic, cli_util
+from fmnist_edge.edge import atomic
 from fmnist_edge.edge.errors import DataError
 from fmnist_edge.edge.hashing import sha256_of
 
@@ -30,6 +31,18 @@ CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
+
+#: Height and width of every Fashion-MNIST image, in numpy's (H, W) order, the one order
+#: the project uses (pillow's (W, H) sizes are derived where pillow needs them).
+IMAGE_SHAPE: tuple[int, int] = (28, 28)
+
+#: The tutorial's ``random_state``: every seeded draw from the data (the 70/30 split, the
+#: int8 calibration sample, the weights) defaults to it.
+SEED = 777
+
+#: ``progress(done, total, label)``: how a long download reports itself (the CLIs pass
+#: :func:`fmnist_edge.edge.cli_util.progress`; library use stays silent).
+Progress = Callable[[float, float, str], None]
 
 #: The official mirror named in the Fashion-MNIST README.
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -41,31 +54,26 @@ NO_DOWNLOAD_VAR = "FMNIST_NO_DOWNLOAD"
 
 @dataclass(frozen=True)
 class IdxFile:
-    """One official file: its name, published checksums and expected size."""
+    """One official file: its name, published SHA-256 and expected size."""
 
     name: str
     sha256: str
-    md5: str
     size: int
 
 
 FILES: dict[str, IdxFile] = {
     "train-images": IdxFile(
         "train-images-idx3-ubyte.gz",
-        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26_421_880),
     "train-labels": IdxFile(
         "train-labels-idx1-ubyte.gz",
-        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "25c81989df183df01b3e8a0aad5dffbe", 29_515),
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29_515),
     "test-images": IdxFile(
         "t10k-images-idx3-ubyte.gz",
-        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "bef4ecab320f06d8554ea6380940ec79", 4_422_102),
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4_422_102),
     "test-labels": IdxFile(
         "t10k-labels-idx1-ubyte.gz",
-        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-        "bb300cfdad3c16e7a12a480ee83cd310", 5_148),
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5_148),
 }
 
 
@@ -83,7 +91,7 @@ def cache_dir() -> Path:
     return Path(base) / "fmnist-edge" / "fashion-mnist"
 
 
-def verify(path: Path, spec: IdxFile) -> None:
+def check_file(path: Path, spec: IdxFile) -> None:
     """Refuse a file whose size or SHA-256 differs from the published one."""
     size = path.stat().st_size
     if size != spec.size:
@@ -96,22 +104,22 @@ def verify(path: Path, spec: IdxFile) -> None:
             f"{spec.name} there, or unset {ENV_VAR} to download it")
 
 
-def locate(key: str, download: bool = True) -> Path:
+def locate(key: str, download: bool = True, progress: Progress | None = None) -> Path:
     """Find a verified copy of one official file, downloading it to the cache if allowed."""
     spec = FILES[key]
     env_dir = os.environ.get(ENV_VAR)
     if env_dir:
         candidate = Path(env_dir) / spec.name
         if candidate.is_file():
-            verify(candidate, spec)
+            check_file(candidate, spec)
             return candidate
     cached = cache_dir() / spec.name
     if cached.is_file():
-        verify(cached, spec)
+        check_file(cached, spec)
         return cached
     if not download or os.environ.get(NO_DOWNLOAD_VAR):
         raise DataError(_missing_message(spec, env_dir))
-    return _download(spec, cached, env_dir)
+    return _download(spec, cached, env_dir, progress)
 
 
 def _missing_message(spec: IdxFile, env_dir: str | None) -> str:
@@ -120,28 +128,30 @@ def _missing_message(spec: IdxFile, env_dir: str | None) -> str:
             f"IDX gz files in a folder and set {ENV_VAR} to it, or go online to download them")
 
 
-def _download(spec: IdxFile, target: Path, env_dir: str | None) -> Path:
+def _download(spec: IdxFile, target: Path, env_dir: str | None,
+              progress: Progress | None) -> Path:
     """Fetch one file from the mirror with a progress bar; verify it before it is kept."""
     url = MIRROR + spec.name
     try:
         with atomic.atomic_path(target) as tmp:
-            _fetch(url, tmp, spec.size)
-            verify(tmp, spec)
+            _fetch(url, tmp, spec.size, progress)
+            check_file(tmp, spec)
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         raise DataError(f"could not download {url} ({exc}); " + _missing_message(spec, env_dir)
                         ) from exc
     return target
 
 
-def _fetch(url: str, dest: Path, expected: int) -> None:
-    """Stream ``url`` into ``dest`` with a progress bar (see :func:`cli_util.progress`)."""
+def _fetch(url: str, dest: Path, expected: int, progress: Progress | None) -> None:
+    """Stream ``url`` into ``dest``, reporting each chunk to ``progress`` if given."""
     label = url.rsplit("/", 1)[-1]
     with urllib.request.urlopen(url, timeout=30) as resp, open(dest, "wb") as out:
         done = 0
         while chunk := resp.read(1 << 16):
             out.write(chunk)
             done += len(chunk)
-            cli_util.progress(done, expected, f"{label} {done / 2**20:.1f} MiB")
+            if progress is not None:
+                progress(done, expected, f"{label} {done / 2**20:.1f} MiB")
 
 
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
@@ -155,16 +165,16 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 * (1 + ndim)).reshape(shape)
 
 
-def load_split(split: str, download: bool = True) -> Split:
+def load_split(split: str, download: bool = True, progress: Progress | None = None) -> Split:
     """Load ``"train"`` (60,000 images) or ``"test"`` (10,000 images)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    images = _read_idx(locate(f"{split}-images", download), 0x803, 3)
-    labels = _read_idx(locate(f"{split}-labels", download), 0x801, 1)
+    images = _read_idx(locate(f"{split}-images", download, progress), 0x803, 3)
+    labels = _read_idx(locate(f"{split}-labels", download, progress), 0x801, 1)
     return Split(images=images, labels=labels)
 
 
-def validation_split(n: int, val_fraction: float = 0.3, seed: int = 777
+def validation_split(n: int, val_fraction: float = 0.3, seed: int = SEED
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation) of a seeded shuffle split.
 

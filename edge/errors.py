@@ -23,3 +23,9 @@ class DataError(UserError):
 
 class BundleError(UserError):
     """A model bundle is missing, malformed or does not match its manifest."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """A library exception as one short line (they are often pages long, or empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

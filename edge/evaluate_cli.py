@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from fmnist_edge.edge import bundled, cli_util, evaluate, labelled, photo, runtimes
+from fmnist_edge.edge import cli_util, evaluate, labelled, photo, runtimes, shipped
 from fmnist_edge.edge import evaluation_report as report
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
@@ -40,7 +40,7 @@ Exit codes: 0 evaluated, 1 a photo or the folder failed, 2 usage error."""
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_arg", default=None,
               help=f"Bundle folder, model file in one, or a shipped bundle name "
-                   f"(default: {bundled.DEFAULT_MODEL}).")
+                   f"(default: {shipped.DEFAULT_MODEL}).")
 @click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)), default=None,
               help="Runtime to use (default: best installed for the model file).")
 @click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
@@ -58,7 +58,7 @@ def cli(folder: Path, model_arg: str | None, backend: str | None, threads: int |
     """Evaluate a model on a folder of labelled photos (see FOLDER below)."""
     if out_dir is not None:
         cli_util.check_writable(out_dir)
-    model = EdgeModel.open(bundled.resolve_model_arg(model_arg), backend, threads)
+    model = EdgeModel.open(shipped.resolve_model_arg(model_arg), backend, threads)
     photos = labelled.read_folder(folder, model.class_names)
     results = evaluate.run(model, photos, method, min_confidence,
                            lambda done, total: cli_util.progress(done, total,

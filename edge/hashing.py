@@ -1,14 +1,13 @@
 """File identity for the bundle contract: size and SHA-256, computed one way everywhere.
 
-The loader checks the dataset files with it, the exporter records artifacts with it and the
-manifest re-checks them on the device with it.
+The loader checks the dataset files with it, and the manifest records the bundle's files with
+it at export and re-checks them on the device with it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 
 def sha256_of(path: Path) -> str:
@@ -19,7 +18,3 @@ def sha256_of(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-def file_entry(path: Path) -> dict[str, Any]:
-    """``{"bytes": ..., "sha256": ...}``: how a manifest lists one file."""
-    return {"bytes": Path(path).stat().st_size, "sha256": sha256_of(path)}

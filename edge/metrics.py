@@ -20,8 +20,17 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
     return confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
 
 
+def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of predicted classes that equal the true labels."""
+    return _fraction_equal(predicted, labels)
+
+
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Fraction of positions where two label vectors agree (accuracy, when b is the truth)."""
+    """Fraction of images two models give the same top-1 class (e.g. artifact vs Keras)."""
+    return _fraction_equal(a, b)
+
+
+def _fraction_equal(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a.astype(np.int64) == b.astype(np.int64)))
 
 

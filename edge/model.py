@@ -23,11 +23,6 @@ ARTIFACT_PREFERENCE: tuple[tuple[str, str], ...] = (
 )
 
 
-def artifact_filename(model: str, precision: str, fmt: str) -> str:
-    """The file name of an artifact inside a bundle, e.g. ``first-int8.tflite``."""
-    return f"{model}-{precision}.{fmt}"
-
-
 def resolve(path: Path, backend: str | None = None) -> tuple[mf.Manifest, mf.Artifact]:
     """A bundle folder or a model file inside one → its manifest and the artifact to run."""
     path = Path(path)
@@ -48,7 +43,7 @@ def _pick(manifest: mf.Manifest, backend: str | None) -> mf.Artifact:
     Artifacts that failed verification (kept with ``fmnist-export --keep-failed``) are only
     chosen when nothing verified can run; name one explicitly to use it.
     """
-    verified = [a for a in manifest.artifacts.values() if a.verification.get("passed", True)]
+    verified = [a for a in manifest.artifacts.values() if a.verified]
     failed = [a for a in manifest.artifacts.values() if a not in verified]
     for pool in (verified, failed):
         found = _first_runnable(pool, backend)
@@ -95,7 +90,7 @@ class EdgeModel:
             if artifact not in manifest.artifacts:
                 raise BundleError(f"{artifact}: not in {manifest.root / mf.MANIFEST_NAME}")
             art = manifest.artifacts[artifact]
-        file = manifest.verify_file(art.file)
+        file = manifest.check_file(art.file)
         return cls(manifest, art, runtimes.open_session(file, backend, threads))
 
     @property

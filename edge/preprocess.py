@@ -46,15 +46,24 @@ def to_probabilities(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return raw.astype(np.float32)
 
 
-def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+def calibrate(probs: np.ndarray, temperature: float, floor: float = 0.0) -> np.ndarray:
     """Temperature scaling of softmax outputs: ``p_T ∝ p ** (1 / T)`` along the last axis.
 
     The same as dividing the logits by T (the models end in a softmax, so the logits are
     ``log p`` up to a constant).  T > 1 softens over-confident answers; the ranking, hence
-    the accuracy, never changes.
+    the accuracy, never changes.  ``floor`` stands in for probabilities that came out as 0:
+    an int8 output of 0 means "under one quantisation step", not impossible, and 0 stays 0
+    at any temperature (use :func:`probability_floor`).
     """
     if temperature == 1.0:
         return probs
-    scaled = np.power(np.maximum(probs, 0.0), np.float32(1.0 / temperature))
+    base = np.maximum(probs, np.float32(floor))
+    scaled = np.power(base, np.float32(1.0 / temperature))
     total = scaled.sum(axis=-1, keepdims=True)
     return np.where(total > 0, scaled / np.where(total > 0, total, 1.0), probs).astype(np.float32)
+
+
+def probability_floor(spec: TensorSpec) -> float:
+    """Half a quantisation step of an int8 output (the expected value of a true probability
+    that rounded to 0), else 0."""
+    return spec.scale / 2 if spec.quantized else 0.0

@@ -19,7 +19,6 @@ import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.errors import UserError, first_line
+from fmnist_edge.edge.quiet import fd_silenced
 
 #: Runtimes per model format, in order of preference.
 PREFERENCE: dict[str, tuple[str, ...]] = {
@@ -127,8 +127,7 @@ def open_session(path: Path, backend: str | None = None, threads: int | None = N
     except UserError:
         raise
     except Exception as exc:  # runtimes raise their own types for corrupt files
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: {name} cannot load this model ({msg})") from exc
+        raise UserError(f"{path}: {name} cannot load this model ({first_line(exc)})") from exc
 
 
 def _interpreter_class(backend: str) -> Any:
@@ -150,15 +149,8 @@ def _native_stderr_silenced() -> Iterator[None]:
     except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capture, IDEs)
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+    with fd_silenced(fd):
+        yield
 
 
 class TfliteSession:

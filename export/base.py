@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +16,11 @@ from typing import Any
 
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.manifest import TensorSpec
+from fmnist_edge.edge.quiet import fd_silenced
 from fmnist_edge.export.calibration import Calibration
 
 #: Every precision the project knows, in the order bundles and tables list them.
 PRECISIONS: tuple[str, ...] = ("float32", "float16", "dynamic", "int8")
-
 
 
 class ExportError(UserError):
@@ -63,26 +61,5 @@ def silenced_stdout() -> Iterator[None]:
     ``--json`` promises a clean stdout and the table a readable one.  Errors still arrive as
     exceptions and warnings still go to stderr.
     """
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no real fd 1 (embedded use): silence Python-level prints only
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-def first_line(exc: BaseException) -> str:
-    """A library exception as one short line (they are often pages long)."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    with fd_silenced(1), contextlib.redirect_stdout(io.StringIO()):
+        yield

@@ -8,8 +8,8 @@ previous bundle byte-for-byte as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import importlib.metadata
 import json
 import zipfile
 from collections.abc import Sequence
@@ -22,28 +22,26 @@ import numpy as np
 from fmnist_edge.edge import atomic
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.dataset import CLASS_NAMES
-from fmnist_edge.edge.errors import UserError
-from fmnist_edge.edge.hashing import file_entry, sha256_of
+from fmnist_edge.edge.errors import UserError, first_line
+from fmnist_edge.edge.hashing import sha256_of
 from fmnist_edge.edge.manifest import Preprocessing
-from fmnist_edge.edge.model import artifact_filename
 from fmnist_edge.edge.preprocess import pixels_to_float
+from fmnist_edge.edge.versions import version_of
 from fmnist_edge.export import verify
-from fmnist_edge.export.base import PRECISIONS, Exporter, first_line
+from fmnist_edge.export.base import PRECISIONS, Exporter
 from fmnist_edge.export.calibration import Calibration
 from fmnist_edge.train.models import INPUT_SHAPE, NUM_CLASSES
 
-BUNDLES = "bundles"
-REFERENCE_FILE = "reference_top1.npy"
 #: Distributions whose versions every manifest records (``None`` if not installed).
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy",
          "fmnist-edge")
 
-#: What a manifest's ``calibration`` block carries from training (see train.confidence).
-CALIBRATION_KEYS = ("temperature", "min_confidence", "ece_val_before", "ece_val_after",
-                    "ece_photo_val_before", "ece_photo_val_after")
+#: Where the calibration in a manifest comes from (see train.confidence).
+CALIBRATION_FITTED_ON = ("validation split: temperature on originals + renders; "
+                         "min_confidence and ECE on the renders")
 
-#: One unit of work: which exporter writes which precision.
-Job = tuple[Exporter, str]
+#: One unit of export work: which exporter writes which precision.
+ExportStep = tuple[Exporter, str]
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,8 @@ def make_exporters(formats: Sequence[str], per_channel: bool = False) -> list[Ex
     return [available[f] for f in formats]
 
 
-def plan(exporters: Sequence[Exporter], precisions: Sequence[str]) -> list[Job]:
+def export_steps(exporters: Sequence[Exporter], precisions: Sequence[str]
+                 ) -> list[ExportStep]:
     """Every (exporter, precision) pair that exists, precision-major like the tables."""
     return [(e, p) for p in PRECISIONS if p in precisions for e in exporters if e.supports(p)]
 
@@ -163,16 +162,15 @@ def reference(source: SourceModel, test_pixels: np.ndarray, test_labels: np.ndar
                             probabilities=np.asarray(probs, dtype=np.float32))
 
 
-def build(source: SourceModel, jobs: Sequence[Job], calibration: Calibration,
+def build(source: SourceModel, steps: Sequence[ExportStep], calibration: Calibration,
           ref: verify.Reference, output: Path, keep_failed: bool = False) -> BundleReport:
     """Export, verify and (if all passed, or ``keep_failed``) publish one model's bundle."""
-    report = BundleReport(model=source.name, folder=Path(output) / BUNDLES / source.name)
+    report = BundleReport(model=source.name, folder=mf.bundle_dir(output, source.name))
     try:
         with atomic.atomic_dir(report.folder) as tmp:
-            manifest = _export_all(source, jobs, calibration, ref, tmp)
-            atomic.write_json(tmp / mf.MANIFEST_NAME, manifest)  # verification reads it
-            _verify_all(manifest, ref, tmp, report)
-            atomic.write_json(tmp / mf.MANIFEST_NAME, manifest)
+            manifest = _export_all(source, steps, calibration, ref, tmp)
+            mf.write(manifest)  # verification reads it
+            mf.write(_verify_all(manifest, ref, report))
             if not report.passed and not keep_failed:
                 raise _Rejected
             report.replaced = True
@@ -181,82 +179,63 @@ def build(source: SourceModel, jobs: Sequence[Job], calibration: Calibration,
     return report
 
 
-def _export_all(source: SourceModel, jobs: Sequence[Job], calibration: Calibration,
-                ref: verify.Reference, folder: Path) -> dict[str, Any]:
+def _export_all(source: SourceModel, steps: Sequence[ExportStep], calibration: Calibration,
+                ref: verify.Reference, folder: Path) -> mf.Manifest:
     """Write every artifact and the reference predictions; return the manifest (unverified)."""
-    artifacts: dict[str, Any] = {}
-    for exporter, precision in jobs:
-        filename = artifact_filename(source.name, precision, exporter.name)
+    artifacts: dict[str, mf.Artifact] = {}
+    for exporter, precision in steps:
+        filename = mf.artifact_filename(source.name, precision, exporter.name)
         _progress(f"{source.name}: exporting {filename}")
         path = folder / filename
         exporter.export(source.keras, precision, calibration, path)
         spec_in, spec_out = exporter.tensor_specs(path)
-        artifacts[filename] = {"format": exporter.name, "precision": precision,
-                               **file_entry(path), "input": spec_in.to_json(),
-                               "output": spec_out.to_json(), "verification": {}}
-    np.save(folder / REFERENCE_FILE, ref.top1)
-    return _manifest(source, calibration.preprocessing, artifacts, ref, folder)
+        artifacts[filename] = mf.Artifact(
+            file=filename, format=exporter.name, precision=precision,
+            bytes=path.stat().st_size, sha256=sha256_of(path), input=spec_in, output=spec_out)
+    np.save(folder / mf.REFERENCE_FILE, ref.top1)
+    return mf.Manifest(
+        root=folder, model=source.name, class_names=CLASS_NAMES,
+        preprocessing=calibration.preprocessing, artifacts=artifacts,
+        reference=mf.Reference(keras_test_accuracy=ref.accuracy, keras_sha256=source.sha256,
+                               predictions=mf.FileEntry.of(folder, mf.REFERENCE_FILE)),
+        created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        tools=tool_versions(), **training_blocks(source.training))
 
 
-def _verify_all(manifest: dict[str, Any], ref: verify.Reference, folder: Path,
-                report: BundleReport) -> None:
-    """Run each artifact through the device path; record figures in manifest and report."""
-    for filename, entry in manifest["artifacts"].items():
+def _verify_all(manifest: mf.Manifest, ref: verify.Reference,
+                report: BundleReport) -> mf.Manifest:
+    """Run each artifact through the device path; the manifest with its figures recorded."""
+    verified = {}
+    for filename, art in manifest.artifacts.items():
         _progress(f"{report.model}: verifying {filename} on {len(ref.labels):,} test images")
-        entry["verification"] = verify.verify_artifact(folder, filename, ref).to_json()
-        report.rows.append({"model": report.model, "file": filename, "format": entry["format"],
-                            "precision": entry["precision"], "bytes": entry["bytes"],
-                            "verification": entry["verification"]})
+        figures = verify.verify_artifact(manifest.root, filename, ref).to_json()
+        verified[filename] = dataclasses.replace(art, verification=figures)
+        report.rows.append({"model": report.model, "file": filename, "format": art.format,
+                            "precision": art.precision, "bytes": art.bytes,
+                            "verification": figures})
+    return dataclasses.replace(manifest, artifacts=verified)
 
 
-def _manifest(source: SourceModel, pre: Preprocessing, artifacts: dict[str, Any],
-              ref: verify.Reference, folder: Path) -> dict[str, Any]:
-    """The manifest in the schema of :mod:`fmnist_edge.edge.manifest` (version 1)."""
-    return {
-        "format": mf.FORMAT, "version": mf.VERSION, "model": source.name,
-        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "class_names": list(CLASS_NAMES),
-        "input": {"shape": list(INPUT_SHAPE), "layout": "HW", "dtype": "uint8"},
-        "preprocessing": {"scale": pre.scale, "offset": pre.offset, "polarity": pre.polarity,
-                          "size": list(pre.size)},
-        "artifacts": artifacts,
-        "reference": {"keras_test_accuracy": round(ref.accuracy, 6),
-                      "keras_sha256": source.sha256,
-                      "predictions": {"file": REFERENCE_FILE,
-                                      **file_entry(folder / REFERENCE_FILE)}},
-        "tools": tool_versions(),
-        **_training_blocks(source.training),
-    }
-
-
-def _training_blocks(training: dict[str, Any]) -> dict[str, Any]:
-    """``recipe`` (name, pipeline version) and ``calibration`` from the training record."""
+def training_blocks(training: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``recipe`` and ``calibration`` from the training record (may be empty)."""
     if not training.get("recipe"):
         return {}
-    out: dict[str, Any] = {"recipe": {"name": training["recipe"],
-                                      "pipeline_version": training.get("pipeline_version")}}
+    version = training.get("pipeline_version")
+    out: dict[str, Any] = {"recipe": mf.Recipe(str(training["recipe"]),
+                                               None if version is None else str(version))}
     cal = training.get("calibration")
     if isinstance(cal, dict) and "temperature" in cal:
-        out["calibration"] = {k: cal[k] for k in CALIBRATION_KEYS if k in cal}
+        out["calibration"] = mf.Calibration(
+            temperature=float(cal["temperature"]), min_confidence=float(cal["min_confidence"]),
+            ece=cal.get("ece_photo_val_after"), ece_before=cal.get("ece_photo_val_before"),
+            fitted_on=CALIBRATION_FITTED_ON)
     return out
-
-
 
 
 def tool_versions() -> dict[str, str | None]:
     """Installed versions of the tools that shaped the artifacts (for reproducibility)."""
-    versions: dict[str, str | None] = {}
-    for name in TOOLS:
-        candidates = ("tensorflow", "tensorflow-cpu") if name == "tensorflow" else (name,)
-        versions[name] = next((v for v in map(_version, candidates) if v), None)
-    return versions
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return {name: version_of("tensorflow", "tensorflow-cpu") if name == "tensorflow"
+            else version_of(name) for name in TOOLS}
 
 
 def _progress(message: str) -> None:

@@ -22,12 +22,6 @@ from fmnist_edge.edge.preprocess import pixels_to_float
 from fmnist_edge.train.models import NUM_CLASSES, PREPROCESSING
 
 DEFAULT_SIZE = 300
-DEFAULT_SEED = 777
-
-
-def training_preprocessing() -> Preprocessing:
-    """The preprocessing the models were trained with (defined once, in train.models)."""
-    return PREPROCESSING
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ class Calibration:
             yield x[i:i + 1]
 
 
-def balanced_indices(labels: np.ndarray, size: int, seed: int = DEFAULT_SEED) -> np.ndarray:
+def balanced_indices(labels: np.ndarray, size: int, seed: int = dataset.SEED) -> np.ndarray:
     """``size`` indices into ``labels``, as equal per class as possible, reproducible by seed.
 
     Each class gets ``size // classes`` images and the first ``size % classes`` classes one
@@ -77,14 +71,15 @@ def balanced_indices(labels: np.ndarray, size: int, seed: int = DEFAULT_SEED) ->
     return indices
 
 
-def load(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED,
-         preprocessing: Preprocessing | None = None) -> Calibration:
+def load(size: int = DEFAULT_SIZE, seed: int = dataset.SEED,
+         preprocessing: Preprocessing = PREPROCESSING,
+         progress: dataset.Progress | None = None) -> Calibration:
     """Draw the calibration sample from the official training split (never the test split)."""
     if size < 1:
         raise UserError(f"calibration size must be a positive number of images, not {size}")
-    train = dataset.load_split("train")
+    train = dataset.load_split("train", progress=progress)
     if len(train.images) == 0:
         raise UserError("no calibration data: the training split is empty")
     indices = balanced_indices(train.labels, size, seed)
     return Calibration(pixels=np.ascontiguousarray(train.images[indices]), indices=indices,
-                       preprocessing=preprocessing or training_preprocessing())
+                       preprocessing=preprocessing)

@@ -2,7 +2,7 @@
 
     fmnist-export                                  # ./artifacts/{first,second}.keras, all
     fmnist-export --int8                           # int8 TFLite + int8 ONNX only
-    fmnist-export --float16 --dynamic --format tflite -m first
+    fmnist-export --float16 --dynamic --format tflite --models first
     fmnist-export -a /tmp/full -o /tmp/out --all --per-channel --json
 
 Bundles go to ``<output>/bundles/<model>/``.  Every artifact is verified on the full test
@@ -19,26 +19,24 @@ from pathlib import Path
 import click
 
 from fmnist_edge.edge import cli_util
+from fmnist_edge.edge import manifest as mf
 from fmnist_edge.export import bundle
 from fmnist_edge.export.base import PRECISIONS
 from fmnist_edge.export.calibration import DEFAULT_SIZE
 from fmnist_edge.train.models import ARCHITECTURES
 
 FORMATS = ("tflite", "onnx")
-#: Precisions each format can produce (the exporters say the same; kept here so option
-#: checks run before TensorFlow is imported).
-FORMAT_PRECISIONS = {"tflite": PRECISIONS, "onnx": ("float32", "int8")}
 
 
 @click.command(name="fmnist-export", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-a", "--artifacts", "artifacts", type=click.Path(path_type=Path),
-              default="artifacts", show_default=True,
+              default=mf.DEFAULT_ARTIFACTS, show_default=True,
               help="Folder holding the trained <model>.keras files.")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
               help="Bundles go to <output>/bundles/<model>/.  [default: the artifacts folder]")
-@click.option("-m", "--models", "names", default="first,second", show_default=True,
+@click.option("--models", "names", default=",".join(ARCHITECTURES), show_default=True,
               callback=cli_util.comma_choices(ARCHITECTURES),
-              help="Comma-separated models to export (first, second).")
+              help=f"Comma-separated models to export ({', '.join(ARCHITECTURES)}).")
 @click.option("--float32", "float32", is_flag=True, help="Export float32 (TFLite, ONNX).")
 @click.option("--float16", "float16", is_flag=True, help="Export float16 weights (TFLite).")
 @click.option("--dynamic", "dynamic", is_flag=True, help="Export dynamic-range int8 (TFLite).")
@@ -60,14 +58,17 @@ def cli(artifacts: Path, output: Path | None, names: tuple[str, ...], float32: b
     chosen = {"float32": float32, "float16": float16, "dynamic": dynamic, "int8": int8}
     precisions = _precisions(chosen, all_)
     formats = (fmt,) if fmt else FORMATS
-    _check_combination(precisions, formats)
-    sources = {name: artifacts / f"{name}.keras" for name in names}
+    exporters = bundle.make_exporters(formats, per_channel)
+    steps = bundle.export_steps(exporters, precisions)
+    if not steps:
+        raise click.UsageError(f"nothing to export: {'/'.join(formats)} has no "
+                               f"{'/'.join(precisions)} precision")
+    sources = {name: mf.keras_file(artifacts, name) for name in names}
     for path in sources.values():  # cheap checks first; TensorFlow takes seconds to import
         bundle.check_model_file(path)
     output = output if output is not None else artifacts
-    cli_util.check_writable(output / bundle.BUNDLES)
-    reports = _export(sources, precisions, formats, calibration_size, per_channel,
-                      keep_failed, output)
+    cli_util.check_writable(output / mf.BUNDLES_DIR)
+    reports = _export(sources, steps, calibration_size, keep_failed, output)
     if as_json:
         click.echo(json.dumps({"passed": all(r.passed for r in reports),
                                "bundles": [r.to_json() for r in reports]}, indent=2))
@@ -76,21 +77,19 @@ def cli(artifacts: Path, output: Path | None, names: tuple[str, ...], float32: b
     return 0 if all(r.passed for r in reports) else cli_util.EXIT_FAILED
 
 
-def _export(sources: dict[str, Path], precisions: tuple[str, ...], formats: tuple[str, ...],
-            calibration_size: int, per_channel: bool, keep_failed: bool,
-            output: Path) -> list[bundle.BundleReport]:
+def _export(sources: dict[str, Path], steps: list[bundle.ExportStep], calibration_size: int,
+            keep_failed: bool, output: Path) -> list[bundle.BundleReport]:
     """Data first, then every model loaded and checked, then the long work per model."""
     from fmnist_edge.edge import dataset
     from fmnist_edge.export import calibration
 
-    calib = calibration.load(calibration_size)
-    test = dataset.load_split("test")
+    calib = calibration.load(calibration_size, progress=cli_util.progress)
+    test = dataset.load_split("test", progress=cli_util.progress)
     models = [bundle.load_model(path, name) for name, path in sources.items()]
-    jobs = bundle.plan(bundle.make_exporters(formats, per_channel), precisions)
     reports = []
     for source in models:
         ref = bundle.reference(source, test.images, test.labels, calib.preprocessing)
-        reports.append(bundle.build(source, jobs, calib, ref, output, keep_failed))
+        reports.append(bundle.build(source, steps, calib, ref, output, keep_failed))
     return reports
 
 
@@ -102,7 +101,8 @@ def _print_table(reports: list[bundle.BundleReport]) -> None:
     for r in reports:
         sizes = {row["file"]: row["bytes"] for row in r.rows}
         ratio = ""
-        f32, i8 = f"{r.model}-float32.tflite", f"{r.model}-int8.tflite"
+        f32 = mf.artifact_filename(r.model, "float32", "tflite")
+        i8 = mf.artifact_filename(r.model, "int8", "tflite")
         if f32 in sizes and i8 in sizes:
             ratio = f"; int8 TFLite is {100 * sizes[i8] / sizes[f32]:.0f}% of float32"
         kept = " (previous bundle kept)" if r.folder.exists() else ""
@@ -115,12 +115,6 @@ def _precisions(chosen: dict[str, bool], all_: bool) -> tuple[str, ...]:
     """The flags that were given, in canonical order; none (or --all) means every one."""
     picked = tuple(p for p in PRECISIONS if chosen[p])
     return PRECISIONS if all_ or not picked else picked
-
-
-def _check_combination(precisions: tuple[str, ...], formats: tuple[str, ...]) -> None:
-    if not any(p in FORMAT_PRECISIONS[f] for p in precisions for f in formats):
-        raise click.UsageError(f"nothing to export: {'/'.join(formats)} has no "
-                               f"{'/'.join(precisions)} precision")
 
 
 def main() -> None:

@@ -26,8 +26,9 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
+from fmnist_edge.edge.errors import first_line
 from fmnist_edge.edge.manifest import TensorSpec
-from fmnist_edge.export.base import Exporter, ExportError, first_line, silenced_stdout
+from fmnist_edge.export.base import Exporter, ExportError, silenced_stdout
 from fmnist_edge.export.calibration import Calibration
 from fmnist_edge.train.models import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME
 

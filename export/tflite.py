@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from fmnist_edge.edge.errors import first_line
 from fmnist_edge.edge.manifest import TensorSpec
-from fmnist_edge.export.base import Exporter, ExportError, first_line, silenced_stdout
+from fmnist_edge.export.base import Exporter, ExportError, silenced_stdout
 from fmnist_edge.export.calibration import Calibration
 
 

@@ -93,7 +93,7 @@ def compare(probabilities: np.ndarray, reference: Reference, precision: str,
             backend: str) -> Result:
     """Artifact probabilities vs the Keras reference → figures and pass/fail."""
     top1 = probabilities.argmax(axis=1)
-    accuracy = metrics.agreement(top1, reference.labels)
+    accuracy = metrics.accuracy(top1, reference.labels)
     delta = accuracy - reference.accuracy
     agreement = metrics.agreement(top1, reference.top1)
     return Result(accuracy=accuracy, keras_accuracy=reference.accuracy, accuracy_delta=delta,

@@ -22,7 +22,7 @@ if not os.environ.get("FMNIST_DATA_DIR") and DEFAULT_DATA.is_dir():
 #: training and export suites cannot run; everything on the device path still does.
 HAVE_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 collect_ignore = [] if HAVE_TENSORFLOW else ["test_train.py", "test_train_cli.py",
-                                             "test_export.py"]
+                                             "test_export.py", "test_numpy_mlp.py"]
 
 #: A short run that still learns: 5 epochs on 20,000 training images reaches ~0.84.
 QUICK_TRAIN_ARGS = ["--epochs", "5", "--subset", "20000", "--quiet"]

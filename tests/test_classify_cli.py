@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -18,10 +20,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_edge.benchmarks import pngs
-from fmnist_edge.edge import bundled, dataset, runtimes
+from fmnist_edge.edge import dataset, runtimes, shipped
+from fmnist_edge.edge import dataset_pngs as pngs
+from fmnist_edge.edge import manifest as mf
 
-pytestmark = pytest.mark.skipif(not bundled.names(), reason="no shipped bundle (make bundles)")
+#: Backends to compare; a None entry makes the test fail rather than vanish when none is
+#: installed (an empty parametrisation would be silently skipped).
+BACKENDS = [b for b in ("litert", "onnxruntime", "tflite-runtime") if runtimes.is_installed(b)]
 
 
 def classify(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -88,14 +93,14 @@ def test_stdin_glob_and_recursive(images: Path, tmp_path: Path) -> None:
     assert "Trouser" in deep.stdout
 
 
-@pytest.mark.parametrize("backend", [b for b in ("litert", "onnxruntime", "tflite-runtime")
-                                     if runtimes.is_installed(b)])
-def test_backends_agree(images: Path, backend: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS or [None])
+def test_backends_agree(images: Path, backend: str | None) -> None:
+    assert backend is not None, "no inference runtime is installed"
     proc = classify(str(images), "--backend", backend, "--threads", "1", "--json")
     labels = [json.loads(ln)["top_k"][0]["class"] for ln in proc.stdout.splitlines()]
-    reference = json.loads((bundled.bundles_root() / "second" / "manifest.json").read_text())
-    pred_file = reference["reference"]["predictions"]["file"]
-    top1 = np.load(bundled.bundles_root() / "second" / pred_file)
+    top1_file = mf.load(shipped.bundles_root() / "second").reference_top1_path()
+    assert top1_file is not None
+    top1 = np.load(top1_file)
     keras_labels = [dataset.CLASS_NAMES[i] for i in top1[:12]]
     assert sum(a == b for a, b in zip(labels, keras_labels, strict=True)) >= 11
 
@@ -141,7 +146,7 @@ def test_mixed_folder_skips_non_images_without_failing(images: Path, tmp_path: P
 
 def _copy_bundle(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
-    shutil.copytree(bundled.bundles_root() / "first", dst)
+    shutil.copytree(shipped.bundles_root() / "first", dst)
     return dst
 
 
@@ -208,6 +213,44 @@ def test_full_test_set_as_png_files_gives_the_verified_int8_accuracy(tmp_path: P
     names = list(dataset.CLASS_NAMES)
     correct = sum(names.index(r["top_k"][0]["class"]) == pngs.label_of(Path(r["path"]))
                   for r in records)
-    manifest = json.loads((bundled.bundles_root() / "first" / "manifest.json").read_text())
-    verified = manifest["artifacts"]["first-int8.tflite"]["verification"]["accuracy"]
+    manifest = mf.load(shipped.bundles_root() / "first")
+    verified = manifest.artifacts["first-int8.tflite"].verification["accuracy"]
     assert correct / 10_000 == pytest.approx(verified, abs=1e-9)
+
+
+def test_stdin_larger_than_the_cap_is_refused() -> None:
+    """A runaway pipe is cut off at the cap, one line, exit 1, nothing decoded."""
+    from fmnist_edge.edge import inputs
+
+    proc = classify("-", stdin=b"\0" * (inputs.MAX_STDIN_BYTES + 1))
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"edge-classify: -: stdin is larger than "
+                                   f"{inputs.MAX_STDIN_BYTES // 2**20} MiB")
+
+
+def test_symlink_loop_is_walked_once(images: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "loop"
+    folder.mkdir()
+    shutil.copy(next(images.glob("00000_9_*")), folder / "boot.png")
+    (folder / "again").symlink_to(folder, target_is_directory=True)
+    proc = classify(str(folder), "--recursive")
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr  # a loop is noted, not a failure
+    assert len(proc.stdout.splitlines()) == 1
+    assert "symlink loop" in proc.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line() -> None:
+    """SIGINT while waiting on stdin: "interrupted", exit code 130, no traceback."""
+    code = "from fmnist_edge.edge.cli import main; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # the model loads, then the read of stdin blocks (stdin stays open)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip() == "edge-classify: interrupted" and out == ""

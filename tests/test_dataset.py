@@ -139,9 +139,13 @@ def test_download_from_mirror_is_verified_and_cached(tmp_path: Path, data_dir: P
         monkeypatch.delenv(dataset.NO_DOWNLOAD_VAR, raising=False)
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
         monkeypatch.setattr(dataset, "MIRROR", f"http://127.0.0.1:{server.server_port}/")
-        split = dataset.load_split("test")
+        reports: list[tuple[float, float, str]] = []
+        split = dataset.load_split("test", progress=lambda *a: reports.append(a))
     finally:
         server.shutdown()
     assert split.labels[:3].tolist() == [9, 2, 1]
+    # the progress callback saw each file through to its full size (no CLI layer involved)
+    finished = {label.split()[0] for done, total, label in reports if done == total}
+    assert finished == {dataset.FILES["test-images"].name, dataset.FILES["test-labels"].name}
     cached = sorted(p.name for p in dataset.cache_dir().iterdir())
     assert cached == sorted([dataset.FILES["test-images"].name, dataset.FILES["test-labels"].name])

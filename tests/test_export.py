@@ -22,7 +22,8 @@ from fmnist_edge.edge import dataset, hashing
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.cli_util import run
 from fmnist_edge.edge.errors import BundleError, UserError
-from fmnist_edge.edge.model import EdgeModel, artifact_filename
+from fmnist_edge.edge.manifest import artifact_filename
+from fmnist_edge.edge.model import EdgeModel
 from fmnist_edge.export import bundle, calibration, verify
 from fmnist_edge.export.cli import cli
 from fmnist_edge.train import rendered
@@ -43,7 +44,7 @@ def exported(quick_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) ->
     threshold tests below then say which one, instead of every test erroring.
     """
     out = tmp_path_factory.mktemp("export")
-    code = run(cli, ["-a", str(quick_artifacts), "-o", str(out), "-m", "first", "--all",
+    code = run(cli, ["-a", str(quick_artifacts), "-o", str(out), "--models", "first", "--all",
                      "--keep-failed"])
     assert code in (0, 1)
     folder = out / "bundles" / "first"
@@ -201,10 +202,12 @@ def test_per_channel_onnx_has_one_scale_per_output(quick_artifacts: Path, tmp_pa
 
 
 def test_manifest_contract(exported: Path, manifest: mf.Manifest, quick_artifacts: Path) -> None:
-    raw = manifest.raw
+    raw = json.loads((exported / mf.MANIFEST_NAME).read_text())
     assert raw["format"] == mf.FORMAT and raw["version"] == 1 and manifest.model == "first"
     assert manifest.class_names == dataset.CLASS_NAMES
-    assert raw["input"] == {"shape": [28, 28], "layout": "HW", "dtype": "uint8"}
+    assert "input" not in raw  # the unread legacy block is no longer written
+    assert raw == manifest.to_json()  # what the exporter wrote is what the reader parses
+    assert manifest.preprocessing.size == dataset.IMAGE_SHAPE
     assert manifest.preprocessing.scale == PIXEL_SCALE
     assert manifest.preprocessing.offset == 0.0
     assert manifest.preprocessing.polarity == "light-on-dark"
@@ -213,23 +216,24 @@ def test_manifest_contract(exported: Path, manifest: mf.Manifest, quick_artifact
     assert manifest.recipe is not None and manifest.recipe.name == "tutorial"
     assert manifest.recipe.pipeline_version == rendered.pipeline_version()
     assert "calibration" not in raw  # the tutorial recipe fits none
+    assert manifest.calibration == mf.Calibration()
     ref = raw["reference"]
     assert ref["keras_sha256"] == hashing.sha256_of(quick_artifacts / "first.keras")
     for name in [*manifest.artifacts, ref["predictions"]["file"]]:
-        manifest.verify_file(name)  # size and SHA-256 match
+        manifest.check_file(name)  # size and SHA-256 match
     assert {p.name for p in exported.iterdir()} == {
-        *manifest.artifacts, mf.MANIFEST_NAME, bundle.REFERENCE_FILE}
+        *manifest.artifacts, mf.MANIFEST_NAME, mf.REFERENCE_FILE}
 
 
 def test_reference_predictions(exported: Path, manifest: mf.Manifest) -> None:
-    top1 = np.load(exported / bundle.REFERENCE_FILE)
+    top1 = np.load(exported / mf.REFERENCE_FILE)
     assert top1.dtype == np.uint8 and top1.shape == (10_000,)
     labels = dataset.load_split("test").labels
     assert float((top1 == labels).mean()) == pytest.approx(
-        manifest.reference["keras_test_accuracy"], abs=1e-6)
+        manifest.reference.keras_test_accuracy, abs=1e-6)
     for art in manifest.artifacts.values():
         assert art.verification["keras_accuracy"] == pytest.approx(
-            manifest.reference["keras_test_accuracy"], abs=1e-6)
+            manifest.reference.keras_test_accuracy, abs=1e-6)
 
 
 def test_corrupted_artifact_is_refused(exported: Path, tmp_path: Path) -> None:
@@ -239,7 +243,7 @@ def test_corrupted_artifact_is_refused(exported: Path, tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="SHA-256"):
-        mf.load(folder).verify_file(path.name)
+        mf.load(folder).check_file(path.name)
     with pytest.raises(BundleError):
         EdgeModel.open(folder, artifact=path.name)
 
@@ -253,7 +257,7 @@ def test_failed_verification_keeps_old_bundle(exported: Path, quick_artifacts: P
     folder = _copy_bundle(exported, tmp_path)
     before = _snapshot(folder)
     monkeypatch.setattr(verify, "passes", lambda *args: False)
-    args = ["-a", str(quick_artifacts), "-o", str(tmp_path), "-m", "first", "--float32",
+    args = ["-a", str(quick_artifacts), "-o", str(tmp_path), "--models", "first", "--float32",
             "--format", "tflite"]
     assert run(cli, args) == 1
     assert _snapshot(folder) == before
@@ -271,7 +275,7 @@ def test_corrupt_model_keeps_old_bundle(exported: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
     (models / "first.keras").write_bytes(os.urandom(5000))
-    proc = _cli(["-a", str(models), "-o", str(tmp_path), "-m", "first"])
+    proc = _cli(["-a", str(models), "-o", str(tmp_path), "--models", "first"])
     _assert_one_line_error(proc, "not a Keras model file")
     assert proc.returncode == 1
     assert _snapshot(folder) == before
@@ -279,7 +283,7 @@ def test_corrupt_model_keeps_old_bundle(exported: Path, tmp_path: Path) -> None:
 
 def test_json_output_is_clean(quick_artifacts: Path, tmp_path: Path,
                               capfd: pytest.CaptureFixture[str]) -> None:
-    code = run(cli, ["-a", str(quick_artifacts), "-o", str(tmp_path), "-m", "first",
+    code = run(cli, ["-a", str(quick_artifacts), "-o", str(tmp_path), "--models", "first",
                      "--float32", "--format", "onnx", "--json"])
     out = capfd.readouterr().out
     result = json.loads(out)  # nothing but JSON on stdout, converter chatter included
@@ -296,9 +300,9 @@ def test_calibration_is_balanced_seeded_and_from_train(monkeypatch: pytest.Monke
     splits: list[str] = []
     real = dataset.load_split
 
-    def spy(split: str, download: bool = True) -> Any:
+    def spy(split: str, download: bool = True, progress: Any = None) -> Any:
         splits.append(split)
-        return real(split, download)
+        return real(split, download, progress)
 
     monkeypatch.setattr(dataset, "load_split", spy)
     a = calibration.load(300, seed=1)
@@ -363,14 +367,14 @@ def test_cli_missing_model(tmp_path: Path) -> None:
 def test_cli_truncated_model(quick_artifacts: Path, tmp_path: Path) -> None:
     data = (quick_artifacts / "first.keras").read_bytes()
     (tmp_path / "first.keras").write_bytes(data[: len(data) // 3])
-    proc = _cli(["-a", str(tmp_path), "-m", "first"])
+    proc = _cli(["-a", str(tmp_path), "--models", "first"])
     _assert_one_line_error(proc, "not a Keras model file")
     assert not (tmp_path / "bundles" / "first").exists()
 
 
 def test_cli_wrong_input_shape(tmp_path: Path) -> None:
     _save_model(tmp_path / "first.keras", (32, 32), 10)
-    proc = _cli(["-a", str(tmp_path), "-m", "first", "--float32", "--format", "tflite"])
+    proc = _cli(["-a", str(tmp_path), "--models", "first", "--float32", "--format", "tflite"])
     _assert_one_line_error(proc, "unexpected input shape")
     assert not (tmp_path / "bundles" / "first").exists()
 
@@ -398,7 +402,7 @@ def test_cli_calibration_size_nonsense(quick_artifacts: Path, tmp_path: Path, si
 def test_cli_no_calibration_data(quick_artifacts: Path, tmp_path: Path) -> None:
     empty = tmp_path / "no-data"
     empty.mkdir()
-    proc = _cli(["-a", str(quick_artifacts), "-o", str(tmp_path / "out"), "-m", "first",
+    proc = _cli(["-a", str(quick_artifacts), "-o", str(tmp_path / "out"), "--models", "first",
                  "--int8"], FMNIST_DATA_DIR=str(empty), XDG_CACHE_HOME=str(tmp_path / "cache"),
                 http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
     _assert_one_line_error(proc, "train-images")

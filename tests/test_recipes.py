@@ -57,8 +57,10 @@ def test_photo_recipe_trains_renders_and_calibrates(photo_run: Path) -> None:
     m = json.loads((photo_run / "metrics.json").read_text())["models"]["first"]
     assert m["recipe"] == "photo" and m["pipeline_version"] == rendered.pipeline_version()
     assert m["keras_sha256"] == hashing.sha256_of(photo_run / "first.keras")
-    # 70 % of 1,500 originals plus 300 renders; a quarter as many rendered validation images
-    assert m["train_images"] == 1050 + 300 and m["photo_val_images"] == 75
+    # 70 % of 1,500 originals plus up to 300 renders (those where the pipeline found a
+    # garment); a quarter as many rendered validation images
+    assert 1050 + 200 <= m["train_images"] <= 1050 + 300
+    assert 50 <= m["photo_val_images"] <= 75
     assert m["test_accuracy"] > 0.5  # learnt something in 3 short epochs
     assert 1 <= m["best_epoch_by_val_accuracy"] <= 3
     cal = m["calibration"]
@@ -69,16 +71,18 @@ def test_photo_recipe_trains_renders_and_calibrates(photo_run: Path) -> None:
 
 def test_manifest_carries_recipe_pipeline_and_calibration(photo_run: Path,
                                                           tmp_path: Path) -> None:
-    code = run(export_cli, ["-a", str(photo_run), "-o", str(tmp_path), "-m", "first", "--int8",
-                            "--format", "tflite", "--keep-failed"])
+    code = run(export_cli, ["-a", str(photo_run), "-o", str(tmp_path), "--models", "first",
+                            "--int8", "--format", "tflite", "--keep-failed"])
     assert code in (0, 1)
     manifest = mf.load(tmp_path / "bundles" / "first")
     trained = json.loads((photo_run / "metrics.json").read_text())["models"]["first"]
     assert manifest.recipe == mf.Recipe("photo", rendered.pipeline_version())
-    cal = manifest.raw["calibration"]
-    assert cal["temperature"] == trained["calibration"]["temperature"]
-    assert cal["min_confidence"] == trained["calibration"]["min_confidence"]
-    assert set(cal) == set(bundle.CALIBRATION_KEYS)
+    cal, fitted = manifest.calibration, trained["calibration"]
+    assert cal.temperature == fitted["temperature"] != 1.0
+    assert cal.min_confidence == fitted["min_confidence"]
+    assert cal.ece == fitted["ece_photo_val_after"]
+    assert cal.ece_before == fitted["ece_photo_val_before"]
+    assert cal.fitted_on == bundle.CALIBRATION_FITTED_ON
 
 
 def test_metrics_of_another_model_file_are_not_trusted(photo_run: Path, tmp_path: Path) -> None:
@@ -88,4 +92,4 @@ def test_metrics_of_another_model_file_are_not_trusted(photo_run: Path, tmp_path
     (tmp_path / "metrics.json").write_text(json.dumps(record))
     digest = hashing.sha256_of(tmp_path / "first.keras")
     assert bundle.training_record(tmp_path / "first.keras", "first", digest) == {}
-    assert bundle._training_blocks({}) == {}
+    assert bundle.training_blocks({}) == {}

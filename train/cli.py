@@ -17,33 +17,41 @@ import click
 import numpy as np
 
 from fmnist_edge.edge import atomic, cli_util
+from fmnist_edge.edge import manifest as mf
+from fmnist_edge.edge.dataset import CLASS_NAMES
 from fmnist_edge.edge.hashing import sha256_of
 from fmnist_edge.train import recipes, rendered
+from fmnist_edge.train.fit import TrainConfig
 from fmnist_edge.train.models import ARCHITECTURES
 
 METRICS_FILE = "metrics.json"
 
 
 @click.command(name="fmnist-train", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default="artifacts",
-              show_default=True, help="Folder for models, metrics and plots.")
-@click.option("-m", "--models", "names", default="first,second", show_default=True,
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path),
+              default=mf.DEFAULT_ARTIFACTS, show_default=True,
+              help="Folder for models, metrics and plots.")
+@click.option("--models", "names", default=",".join(TrainConfig.models), show_default=True,
               callback=cli_util.comma_choices(ARCHITECTURES),
-              help="Comma-separated models to train (first, second).")
+              help=f"Comma-separated models to train ({', '.join(ARCHITECTURES)}).")
 @click.option("-r", "--recipe", "recipe_name", type=click.Choice(list(recipes.RECIPES)),
-              default=recipes.DEFAULT, show_default=True,
+              default=TrainConfig.recipe, show_default=True,
               help="How to train: " + "; ".join(f"{r.name}: {r.summary}"
                                                  for r in recipes.RECIPES.values()) + ".")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs.  [default: the recipe's; tutorial 30]")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--seed", type=int, default=777, show_default=True,
+              help="Epochs.  [default: the recipe's; tutorial "
+                   f"{recipes.get(TrainConfig.recipe).epochs}]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
+              show_default=True)
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds the 70/30 split and the weights; same seed, same weights.")
 @click.option("--subset", type=click.IntRange(min=100, max=60000), default=None,
               help="Train on the first N training images only (quick runs).")
-@click.option("--early-stopping/--no-early-stopping", default=False, show_default=True,
+@click.option("--early-stopping/--no-early-stopping", default=TrainConfig.early_stopping,
+              show_default=True,
               help="Stop when validation loss stops improving; keep the best weights.")
-@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience,
+              show_default=True)
 @click.option("--renders", type=click.IntRange(min=0), default=None,
               help="Photo renders of training images to add (recipes that render).  "
                    "[default: the recipe's]")
@@ -53,15 +61,13 @@ def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | No
         renders: int | None, quiet: bool) -> None:
     """Train the tutorial's Fashion-MNIST MLPs and evaluate them on the official test set."""
     cli_util.check_writable(output)
-    from fmnist_edge.train import fit, plots  # TensorFlow loads only past option checks
+    from fmnist_edge.train import fit, plots  # matplotlib (and later Keras) past option checks
 
     recipe = recipes.get(recipe_name)
-    cfg = fit.TrainConfig(models=names, recipe=recipe.name, epochs=epochs or recipe.epochs,
-                          batch_size=batch_size, seed=seed, subset=subset,
-                          early_stopping=early_stopping, patience=patience, renders=renders)
-    data = recipe.prepare(fit.load_data(cfg), cfg)
-    from fmnist_edge.edge.dataset import CLASS_NAMES
-
+    cfg = TrainConfig(models=names, recipe=recipe.name, epochs=epochs or recipe.epochs,
+                      batch_size=batch_size, seed=seed, subset=subset,
+                      early_stopping=early_stopping, patience=patience, renders=renders)
+    data = recipe.prepare(fit.load_data(cfg, progress=cli_util.progress), cfg)
     plots.sample_grid(data.sample_images, data.sample_labels, CLASS_NAMES,
                       output / "plots" / "samples.png")
     metrics = _previous_metrics(output / METRICS_FILE)
@@ -69,7 +75,7 @@ def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | No
         click.echo(f"training {name!r} ({len(data.x_train):,} train / {len(data.x_val):,} val, "
                    f"{cfg.epochs} epochs, batch {batch_size}, recipe {recipe.name})", err=True)
         model, result = recipe.train_one(name, data, cfg, 0 if quiet else 2)
-        with atomic.atomic_path(output / f"{name}.keras", suffix=".keras") as tmp:
+        with atomic.atomic_path(mf.keras_file(output, name), suffix=".keras") as tmp:
             model.save(tmp)
         plots.confusion(np.array(result["confusion_matrix"]), CLASS_NAMES,
                         f"{name} model: test confusion matrix",
@@ -77,7 +83,7 @@ def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | No
         metrics["models"][name] = {"recipe": recipe.name,
                                    "pipeline_version": rendered.pipeline_version(),
                                    "config": fit.config_dict(cfg),
-                                   "keras_sha256": sha256_of(output / f"{name}.keras"),
+                                   "keras_sha256": sha256_of(mf.keras_file(output, name)),
                                    **result}
         metrics["class_names"] = list(CLASS_NAMES)
         atomic.write_json(output / METRICS_FILE, metrics)  # each model's figures beside it

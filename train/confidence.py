@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-#: ECE bins (the usual 15 equal-width confidence bins).
-ECE_BINS = 15
+from fmnist_edge.edge import metrics, preprocess
+
 #: At most this share of correct answers may fall under the suggested threshold.
 MAX_UNSURE_CORRECT = 0.10
 #: Temperatures searched (log-spaced); the fit then refines around the best.
@@ -26,16 +26,9 @@ _T_RANGE = (0.05, 20.0)
 
 
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Softmax probabilities → the same model's probabilities at temperature ``T``.
-
-    ``softmax(log(p) / T)``, i.e. ``p ** (1/T)`` renormalised: works on the softmax output
-    the exported models give (no logits needed); zero probabilities stay zero.
-    """
-    p = np.asarray(probs, np.float64)
-    logp = np.log(np.clip(p, 1e-30, 1.0)) / float(temperature)
-    logp -= logp.max(axis=1, keepdims=True)
-    out = np.exp(logp) * (p > 0)
-    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+    """Softmax probabilities at temperature ``T``, exactly as the device applies it
+    (:func:`fmnist_edge.edge.preprocess.calibrate`: ``p ** (1/T)`` renormalised)."""
+    return preprocess.calibrate(np.asarray(probs, np.float32), float(temperature))
 
 
 def nll(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -57,18 +50,10 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     return round(best, 4)
 
 
-def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: |accuracy - confidence| per bin, weighted by bin size."""
-    conf = np.asarray(probs).max(axis=1)
-    right = np.asarray(probs).argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        sel = which == b
-        if sel.any():
-            total += sel.mean() * abs(right[sel].mean() - conf[sel].mean())
-    return float(total)
+def ece(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Expected calibration error of top-1 answers, as ``edge-evaluate`` computes it."""
+    probs = np.asarray(probs)
+    return metrics.expected_calibration_error(probs.max(axis=1), probs.argmax(axis=1) == labels)
 
 
 def suggest_threshold(probs: np.ndarray, labels: np.ndarray,

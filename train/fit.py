@@ -26,11 +26,11 @@ from fmnist_edge.train import models
 class TrainConfig:
     """Everything that decides a training run; stored beside the results."""
 
-    models: tuple[str, ...] = ("first", "second")
+    models: tuple[str, ...] = tuple(models.ARCHITECTURES)
     recipe: str = "tutorial"
     epochs: int = 30
     batch_size: int = 128
-    seed: int = 777
+    seed: int = dataset.SEED
     val_fraction: float = 0.3
     subset: int | None = None
     early_stopping: bool = False
@@ -59,10 +59,10 @@ class Data:
     y_val_photo: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
 
-def load_data(cfg: TrainConfig) -> Data:
+def load_data(cfg: TrainConfig, progress: dataset.Progress | None = None) -> Data:
     """Load Fashion-MNIST and split it the tutorial's way."""
-    train = dataset.load_split("train")
-    test = dataset.load_split("test")
+    train = dataset.load_split("train", progress=progress)
+    test = dataset.load_split("test", progress=progress)
     images, labels = train.images, train.labels
     if cfg.subset is not None:
         images, labels = images[: cfg.subset], labels[: cfg.subset]
@@ -128,7 +128,7 @@ def evaluate(model: Any, name: str, data: Data, history: dict[str, list[float]],
     best = int(np.argmin(history["val_loss"]))
     return {
         "params": int(model.count_params()),
-        "test_accuracy": metrics.agreement(pred, y),
+        "test_accuracy": metrics.accuracy(pred, y),
         "test_loss": loss,
         "val_accuracy_final": float(val_acc[-1]),
         "val_accuracy_max": float(max(val_acc)),

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fmnist_edge.edge.dataset import IMAGE_SHAPE
 from fmnist_edge.edge.manifest import Preprocessing
 
 #: Hidden layer widths of each model, by name; the output layer is always 10-way softmax.
+#: Its keys are the one list of model names every command and default uses.
 ARCHITECTURES: dict[str, tuple[int, ...]] = {
     "first": (64, 32),
     "second": (128, 64, 32),
@@ -19,7 +21,8 @@ ARCHITECTURES: dict[str, tuple[int, ...]] = {
 #: Parameter counts the tutorial prints in ``model.summary()``.
 EXPECTED_PARAMS: dict[str, int] = {"first": 52_650, "second": 111_146}
 
-INPUT_SHAPE = (28, 28)
+#: One image, (height, width): the dataset's own shape.
+INPUT_SHAPE = IMAGE_SHAPE
 #: What the pixels are divided by before training (and, through the manifest, on the device).
 PIXEL_SCALE = 1.0 / 255.0
 NUM_CLASSES = 10

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_edge.edge import dataset, metrics
+from fmnist_edge.edge import dataset, metrics, photo
 from fmnist_edge.train import confidence, fit, models, rendered
 
 #: Renders of validation images per render of a training image (the split's own 30/70).
@@ -35,6 +35,10 @@ def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
     tr, va = render_indices(data.train_index, data.val_index, cfg)
     tr_px = rendered.pixels(train.images, train.labels, tr, "train", cfg.seed)
     va_px = rendered.pixels(train.images, train.labels, va, "train", cfg.seed)
+    # Where the pipeline found no garment the device answers "no garment found" and never
+    # asks the model, so a black picture labelled "Coat" would only teach it noise.
+    tr, tr_px = _found(tr, tr_px)
+    va, va_px = _found(va, va_px)
     return replace(
         data,
         x_train=np.concatenate([data.x_train, fit.scale(tr_px)]),
@@ -43,6 +47,12 @@ def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
         y_val=np.concatenate([data.y_val, fit.one_hot(train.labels[va])]),
         x_val_photo=fit.scale(va_px), y_val_photo=train.labels[va].astype(np.int64),
     )
+
+
+def _found(indices: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The renders in which the device pipeline found a garment."""
+    keep = np.array([not photo.is_blank(p) for p in pixels], bool)
+    return indices[keep], pixels[keep]
 
 
 def render_indices(train_index: np.ndarray, val_index: np.ndarray, cfg: fit.TrainConfig

@@ -57,18 +57,29 @@ def curves(histories: dict[str, dict[str, list[float]]], target: Path) -> None:
     _save(fig, target)
 
 
-def confusion(matrix: np.ndarray, class_names: Sequence[str], title: str, target: Path) -> None:
-    """Counts of true class (rows) against predicted class (columns)."""
+def confusion_figure(matrix: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str],
+                     title: str) -> Any:
+    """Counts of true class (rows) against predicted class (columns), as a figure.
+
+    The one confusion plot: training draws it per model, ``edge-bench`` for its best
+    artifact, so the two can be compared at a glance.
+    """
+    counts = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(8, 7))
-    ax.imshow(matrix, cmap="Blues")
+    ax.imshow(counts, cmap="Blues")
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)
-    limit = matrix.max() / 2
-    for (i, j), v in np.ndenumerate(matrix):
+    limit = counts.max() / 2
+    for (i, j), v in np.ndenumerate(counts):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
                 color="white" if v > limit else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    _save(fig, target)
+    return fig
+
+
+def confusion(matrix: np.ndarray, class_names: Sequence[str], title: str, target: Path) -> None:
+    """The confusion figure, written to ``target``."""
+    _save(confusion_figure(matrix, class_names, title), target)

@@ -37,7 +37,7 @@ _CHUNK = 500
 
 def pipeline_version() -> str:
     """The device pipeline's version: a cache key and what manifests record."""
-    return str(getattr(photo, "PIPELINE_VERSION", "dataset-1"))
+    return photo.PIPELINE_VERSION
 
 
 def cache_dir() -> Path:
@@ -73,14 +73,14 @@ def pixels(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: s
     jpegs = renders(images, labels, indices, split, seed, workers)
     chunks = [jpegs[i:i + _CHUNK] for i in range(0, len(jpegs), _CHUNK)]
     result = _map(to_device_pixels, chunks, workers)
-    out = np.concatenate(result) if result else np.zeros((0, 28, 28), np.uint8)
+    out = np.concatenate(result) if result else np.zeros((0, *photo.SHAPE), np.uint8)
     _save(path, pixels=out)
     return out
 
 
 def to_device_pixels(jpegs: list[bytes]) -> np.ndarray:
     """Decode and preprocess JPEG bytes exactly as ``edge-classify`` does a file."""
-    out = np.zeros((len(jpegs), photo.SIZE[1], photo.SIZE[0]), np.uint8)
+    out = np.zeros((len(jpegs), *photo.SHAPE), np.uint8)
     for i, data in enumerate(jpegs):
         out[i] = photo.to_pixels(photo.open_image(data, f"render {i}"))
     return out

@@ -6,7 +6,7 @@
     edge-bench bundles/first bundles/second -o report/   # benchmark.md/.json + PNG plots
 
 Each artifact x installed runtime x thread count is measured in a fresh subprocess (see
-:mod:`fmnist_edge.edge.bench`), so its peak memory is its own.  Exit codes: 0 all measured,
+:mod:`fmnist_edge.benchmarks.device`), so its peak memory is its own.  Exit codes: 0 all measured,
 1 a bundle is missing/tampered or a measurement failed, 2 usage error.
 """
 
@@ -19,7 +19,9 @@ from typing import Any
 
 import click
 
-from fmnist_edge.edge import atomic, bench, cli_util, tables
+from fmnist_edge.benchmarks import device
+from fmnist_edge.benchmarks.device import BenchSettings
+from fmnist_edge.edge import atomic, cli_util, tables
 from fmnist_edge.edge.errors import UserError
 
 
@@ -27,7 +29,7 @@ def parse_threads(_ctx: click.Context | None, _param: click.Parameter | None,
                   value: str | None) -> tuple[int, ...]:
     """``"1,4"`` → ``(1, 4)``; a usage error for anything that is not positive integers."""
     if value is None:
-        return bench.default_threads()
+        return device.default_threads()
     try:
         counts = tuple(dict.fromkeys(int(v) for v in value.split(",") if v.strip()))
     except ValueError:
@@ -41,12 +43,12 @@ def parse_threads(_ctx: click.Context | None, _param: click.Parameter | None,
 
 @click.command(name="edge-bench", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--runs", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Timed single-image inferences per artifact.")
-@click.option("--warmup", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Untimed inferences before timing.")
-@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Batch size of the batched-throughput figure.")
+@click.option("--runs", type=click.IntRange(min=1), default=BenchSettings.runs,
+              show_default=True, help="Timed single-image inferences per artifact.")
+@click.option("--warmup", type=click.IntRange(min=0), default=BenchSettings.warmup,
+              show_default=True, help="Untimed inferences before timing.")
+@click.option("--batch", type=click.IntRange(min=1), default=BenchSettings.batch,
+              show_default=True, help="Batch size of the batched-throughput figure.")
 @click.option("--threads", "threads", callback=parse_threads, default=None,
               help="Comma-separated thread counts.  [default: 1 and the CPU count]")
 @click.option("--no-parity", is_flag=True, help="Skip accuracy on the 10,000 test images.")
@@ -59,9 +61,10 @@ def cli(bundles: tuple[Path, ...], runs: int, warmup: int, batch: int,
     """Measure size, load time, latency, throughput, memory and accuracy of bundles."""
     if output is not None:
         cli_util.check_writable(output)
-    settings = bench.Settings(runs=runs, warmup=warmup, batch=batch, threads=threads)
-    data_note = None if no_parity else bench.data_note()
-    jobs, notes = bench.plan(list(bundles), settings, parity=not no_parity and not data_note)
+    settings = BenchSettings(runs=runs, warmup=warmup, batch=batch, threads=threads)
+    data_note = None if no_parity else device.data_note(cli_util.progress)
+    jobs, notes = device.plan_measurements(list(bundles), settings,
+                                          parity=not no_parity and not data_note)
     notes += [data_note] if data_note else []
     notes += ["accuracy parity skipped (--no-parity)"] if no_parity else []
     for note in notes:
@@ -72,7 +75,7 @@ def cli(bundles: tuple[Path, ...], runs: int, warmup: int, batch: int,
     notes += [f"{r['model']}/{r['artifact']} ({r['runtime']}, {r['threads']} threads): "
               f"failed: {r['error']}" for r in results if "error" in r]
     public = [_public(r) for r in results]
-    report: dict[str, Any] = {"machine": bench.machine_info(),
+    report: dict[str, Any] = {"machine": device.machine_info(),
               "settings": {"runs": runs, "warmup": warmup, "batch": batch,
                            "threads": list(threads), "parity": not no_parity and not data_note,
                            "memory": "peak RSS (VmHWM) of a fresh process per measurement"},
@@ -86,13 +89,13 @@ def cli(bundles: tuple[Path, ...], runs: int, warmup: int, batch: int,
     return cli_util.EXIT_FAILED if any("error" in r for r in results) else 0
 
 
-def _run_all(jobs: list[bench.Job]) -> list[dict[str, Any]]:
+def _run_all(jobs: list[device.Measurement]) -> list[dict[str, Any]]:
     """Run the jobs one after another (never in parallel: they would disturb each other)."""
     results = []
     for i, job in enumerate(jobs):
         cli_util.progress(i, len(jobs), f"{i}/{len(jobs)} {job.artifact} {job.backend} "
                           f"t={job.threads}", log_steps=True)
-        result = bench.run_job(job)
+        result = device.run_job(job)
         if "error" in result:
             click.echo(f"\nedge-bench: {job.artifact} ({job.backend}): {result['error']}",
                        err=True)
@@ -281,27 +284,15 @@ def best(results: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _plot_confusion(plt: Any, results: list[dict[str, Any]]) -> Any:
-    """Confusion matrix (counts) of the best artifact."""
+    """Confusion matrix (counts) of the best artifact: training's own confusion plot."""
+    from fmnist_edge.train.plots import confusion_figure
+
     top = best(results)
     if top is None:
         return None
-    names = list(top["parity"]["per_class_accuracy"])
-    matrix = top["parity"]["confusion"]
-    fig, ax = plt.subplots(figsize=(7, 6))
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    peak = max(max(row) for row in matrix)
-    for i, row in enumerate(matrix):
-        for j, n in enumerate(row):
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
-                    color="white" if n > peak / 2 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{top['model']}/{top['artifact']} ({top['runtime']}): "
-                 f"accuracy {top['parity']['accuracy']:.4f}")
-    return fig
+    return confusion_figure(top["parity"]["confusion"], list(top["parity"]["per_class_accuracy"]),
+                            f"{top['model']}/{top['artifact']} ({top['runtime']}): "
+                            f"accuracy {top['parity']['accuracy']:.4f}")
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fmnist_edge.edge import bench_cli, cli_util, dataset, runtimes
+from fmnist_edge.benchmarks import bench_cli
+from fmnist_edge.edge import cli_util, dataset, runtimes, shipped
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.model import EdgeModel
 
@@ -31,11 +32,20 @@ def bundle(quick_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     from fmnist_edge.export.cli import cli as export_cli
 
     out = tmp_path_factory.mktemp("bench-export")
-    code = cli_util.run(export_cli, ["-a", str(quick_artifacts), "-o", str(out), "-m", "first",
-                                     "--all", "--keep-failed", "--json"])
+    code = cli_util.run(export_cli, ["-a", str(quick_artifacts), "-o", str(out),
+                                     "--models", "first", "--all", "--keep-failed", "--json"])
     path = out / "bundles" / "first"
     assert (path / mf.MANIFEST_NAME).is_file(), f"export failed (exit {code})"
     return path
+
+
+@pytest.fixture()
+def shipped_bundle(tmp_path: Path) -> Path:
+    """A copy of the shipped int8 ``first`` bundle: what a Pi has, no TensorFlow needed, so
+    the checks below that need no float artifact run in the edge-only suite too."""
+    dst = tmp_path / "first"
+    shutil.copytree(shipped.bundles_root() / "first", dst)
+    return dst
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +53,7 @@ def report(bundle: Path, tmp_path_factory: pytest.TempPathFactory
            ) -> tuple[dict[str, Any], Path, str]:
     """One full edge-bench run with --json and -o: (stdout JSON, output folder, stderr)."""
     out = tmp_path_factory.mktemp("bench-report")
-    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli", str(bundle),
+    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli", str(bundle),
                            *FAST, "--json", "-o", str(out)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -119,11 +129,10 @@ def test_markdown_json_and_plots_are_written(report: Any) -> None:
 
 
 def test_runtime_not_installed_is_skipped_with_a_note(
-        bundle: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    real = runtimes.is_installed
-    monkeypatch.setattr(runtimes, "is_installed", lambda b: b != "onnxruntime" and real(b))
-    code = cli_util.run(bench_cli.cli, [str(bundle), *FAST, "--runs", "5", "--no-parity",
+        shipped_bundle: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    code = cli_util.run(bench_cli.cli, [str(shipped_bundle), *FAST, "--runs", "5", "--no-parity",
                                         "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -134,12 +143,12 @@ def test_runtime_not_installed_is_skipped_with_a_note(
 
 
 def test_no_test_data_skips_parity_but_measures_latency(
-        bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        shipped_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FMNIST_DATA_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("FMNIST_NO_DOWNLOAD", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    code = cli_util.run(bench_cli.cli, [str(bundle), *FAST, "--runs", "5", "--json"])
+    code = cli_util.run(bench_cli.cli, [str(shipped_bundle), *FAST, "--runs", "5", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "accuracy parity skipped: no test data" in captured.err
@@ -156,10 +165,9 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
-def test_tampered_bundle_fails_in_one_line(bundle: Path, tmp_path: Path,
+def test_tampered_bundle_fails_in_one_line(shipped_bundle: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    copy = tmp_path / "first"
-    shutil.copytree(bundle, copy)
+    copy = shipped_bundle
     data = bytearray((copy / "first-int8.tflite").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / "first-int8.tflite").write_bytes(bytes(data))
@@ -176,15 +184,15 @@ def test_missing_bundle_folder_fails_in_one_line(tmp_path: Path,
 
 @pytest.mark.parametrize("args", [["--runs", "0"], ["--threads", "x"], ["--threads", "0"],
                                   ["--batch", "-1"]])
-def test_nonsense_counts_are_usage_errors(bundle: Path, args: list[str],
+def test_nonsense_counts_are_usage_errors(shipped_bundle: Path, args: list[str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_util.run(bench_cli.cli, [str(bundle), *args]) == 2
+    assert cli_util.run(bench_cli.cli, [str(shipped_bundle), *args]) == 2
     assert "edge-bench: error:" in _one_line_error(capsys)
 
 
 def test_bench_modules_do_not_import_tensorflow() -> None:
     """edge-bench runs on the Pi: importing it must not pull TensorFlow or Keras in."""
-    code = ("import sys, fmnist_edge.edge.bench, fmnist_edge.edge.bench_cli\n"
+    code = ("import sys, fmnist_edge.benchmarks.device, fmnist_edge.benchmarks.bench_cli\n"
             "bad = [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules]\n"
             "sys.exit(f'imported {bad}' if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -195,16 +203,12 @@ def test_bench_modules_do_not_import_tensorflow() -> None:
 def test_shipped_bundle_on_the_device_path(tmp_path: Path) -> None:
     """What a Pi runs after ``pip install``: edge-bench on the shipped int8 bundle, no
     TensorFlow needed; its parity figures equal what the exporter verified."""
-    from fmnist_edge.edge import bundled
-
-    if "first" not in bundled.names():
-        pytest.skip("no shipped bundle (make bundles)")
-    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.bench_cli",
-                           str(bundled.bundles_root() / "first"), *FAST, "--json"],
+    proc = subprocess.run([sys.executable, "-m", "fmnist_edge.benchmarks.bench_cli",
+                           str(shipped.bundles_root() / "first"), *FAST, "--json"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)["results"]
-    manifest = mf.load(bundled.bundles_root() / "first")
+    manifest = mf.load(shipped.bundles_root() / "first")
     assert {r["artifact"] for r in results} <= set(manifest.artifacts)
     checked = 0
     for r in results:

@@ -10,19 +10,21 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from fmnist_edge.edge.manifest import BUNDLES_DIR, MANIFEST_NAME
+
 #: The model ``edge-classify`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "second"
 
 
 def bundles_root() -> Path:
     """Folder holding the shipped bundles (``fmnist_edge/edge/bundles``)."""
-    return Path(str(resources.files("fmnist_edge.edge") / "bundles"))
+    return Path(str(resources.files("fmnist_edge.edge") / BUNDLES_DIR))
 
 
 def names() -> list[str]:
     """Names of the shipped bundles."""
     root = bundles_root()
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()) \
+    return sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file()) \
         if root.is_dir() else []
 
 

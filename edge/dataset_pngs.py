@@ -1,10 +1,10 @@
 """Write Fashion-MNIST test images out as PNG files, named by index and true class.
 
-Real image files for ``edge-classify`` to read back: the closing check of the edge runner
-classifies all 10,000 of them and must reproduce the bundle's verified accuracy.
+Real image files for ``edge-classify`` to read back (``make classify``, and the tests that
+classify all 10,000 of them and must reproduce the bundle's verified accuracy).
 
-    python -m fmnist_edge.benchmarks.pngs -o test-png            # all 10,000
-    python -m fmnist_edge.benchmarks.pngs -o test-png --limit 20
+    python -m fmnist_edge.edge.dataset_pngs -o test-png            # all 10,000
+    python -m fmnist_edge.edge.dataset_pngs -o test-png --limit 20
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ def label_of(path: Path) -> int:
     """The true label encoded in a file name written by :func:`file_name`."""
     match = _NAME.match(path.name)
     if not match:
-        raise ValueError(f"{path.name}: not a file name written by fmnist_edge.benchmarks.pngs")
+        raise ValueError(f"{path.name}: not a file name written by fmnist_edge.edge.dataset_pngs")
     return int(match.group(2))
 
 
-def write(out: Path, limit: int | None = None) -> int:
+def write(out: Path, limit: int | None = None, progress: dataset.Progress | None = None) -> int:
     """Write the first ``limit`` test images (all by default) as 8-bit grayscale PNGs."""
-    test = dataset.load_split("test")
+    test = dataset.load_split("test", progress=progress)
     count = len(test.labels) if limit is None else min(limit, len(test.labels))
     out.mkdir(parents=True, exist_ok=True)
     for i in range(count):
@@ -55,11 +55,11 @@ def write(out: Path, limit: int | None = None) -> int:
 def cli(output: Path, limit: int | None) -> None:
     """Write Fashion-MNIST test images as PNG files named index_label_class.png."""
     cli_util.check_writable(output)
-    click.echo(f"wrote {write(output, limit)} PNGs to {output}", err=True)
+    click.echo(f"wrote {write(output, limit, cli_util.progress)} PNGs to {output}", err=True)
 
 
 def main() -> None:
-    """``python -m fmnist_edge.benchmarks.pngs``."""
+    """``python -m fmnist_edge.edge.dataset_pngs``."""
     sys.exit(cli_util.run(cli))
 
 

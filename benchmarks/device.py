@@ -1,4 +1,4 @@
-"""On-device benchmarks of a bundle's artifacts, without TensorFlow.
+"""On-device benchmarks of a bundle's artifacts, without TensorFlow (runs on the Pi).
 
 For every artifact x installed runtime x thread count this measures what LiteRT's
 ``benchmark_model`` and ``onnxruntime_perf_test`` report (file size, initialisation, first
@@ -6,7 +6,8 @@ inference, warm-up average, warm latency percentiles, throughput, peak memory) a
 accuracy parity on the 10,000 official test images, through :class:`EdgeModel`, the same
 code path ``edge-classify`` uses.
 
-**Peak memory**: each job runs in a fresh ``python -m fmnist_edge.edge.bench`` subprocess
+**Peak memory**: each measurement runs in a fresh ``python -m fmnist_edge.benchmarks.device``
+subprocess
 (``sys.executable``) that prints one JSON object.  A process's RSS high-water mark never
 goes down, so measuring artifacts one after another in one process would credit every
 artifact with the largest one's peak; a fresh process per job gives each its own figure
@@ -32,17 +33,23 @@ from typing import Any
 
 import numpy as np
 
+from fmnist_edge.benchmarks.timing import timed_calls
 from fmnist_edge.edge import dataset, metrics, runtimes
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.errors import DataError, UserError
+from fmnist_edge.edge.versions import installed_versions
+
+#: Runtime distributions a benchmark report names (read from metadata, never imported).
+RUNTIME_DISTS = ("ai-edge-litert", "tflite-runtime", "onnxruntime")
 
 #: Seconds one job may take before it is declared hung.
 JOB_TIMEOUT = 900
 
 
 @dataclass(frozen=True)
-class Settings:
-    """How hard to measure; the CLI defaults follow ``benchmark_model``'s spirit."""
+class BenchSettings:
+    """How hard to measure; ``edge-bench``'s option defaults are these, in
+    ``benchmark_model``'s spirit (the thread default is :func:`default_threads`)."""
 
     runs: int = 500
     warmup: int = 50
@@ -51,7 +58,7 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class Job:
+class Measurement:
     """One measurement: one artifact of one bundle, in one runtime, with N threads."""
 
     bundle: str
@@ -73,30 +80,32 @@ def default_threads() -> tuple[int, ...]:
     return (1, cores) if cores > 1 else (1,)
 
 
-def plan(bundles: list[Path], settings: Settings, parity: bool
-         ) -> tuple[list[Job], list[str]]:
-    """Every job to run, and notes on what is skipped; hash-checks every listed file first.
+def plan_measurements(bundles: list[Path], settings: BenchSettings, parity: bool
+                      ) -> tuple[list[Measurement], list[str]]:
+    """Every measurement to run, and notes on what is skipped; hash-checks every listed
+    file first.
 
     Checking before measuring means a tampered bundle fails in one line at once rather
     than after minutes of benchmarks.
     """
-    jobs: list[Job] = []
+    jobs: list[Measurement] = []
     notes: list[str] = []
     for folder in bundles:
         if not folder.is_dir():
             raise UserError(f"{folder}: no such bundle folder")
         manifest = mf.load(folder)
         for name in manifest.artifacts:
-            manifest.verify_file(name)
-        if parity and manifest.reference.get("predictions", {}).get("file"):
-            manifest.verify_file(manifest.reference["predictions"]["file"])
+            manifest.check_file(name)
+        if parity:
+            manifest.reference_top1_path()
         jobs.extend(_bundle_jobs(manifest, settings, parity, notes))
     return jobs, notes
 
 
-def _bundle_jobs(manifest: mf.Manifest, settings: Settings, parity: bool,
-                 notes: list[str]) -> list[Job]:
-    """Jobs of one bundle; parity runs once per artifact x runtime (it ignores threads)."""
+def _bundle_jobs(manifest: mf.Manifest, settings: BenchSettings, parity: bool,
+                 notes: list[str]) -> list[Measurement]:
+    """Measurements of one bundle; parity runs once per artifact x runtime (it ignores
+    threads)."""
     jobs = []
     for art in manifest.artifacts.values():
         backends = [b for b in runtimes.PREFERENCE.get(art.format, ())
@@ -107,7 +116,7 @@ def _bundle_jobs(manifest: mf.Manifest, settings: Settings, parity: bool,
                          f"for .{art.format} ({wanted})")
         for backend in backends:
             for i, threads in enumerate(settings.threads):
-                jobs.append(Job(bundle=str(manifest.root), model=manifest.model,
+                jobs.append(Measurement(bundle=str(manifest.root), model=manifest.model,
                                 artifact=art.file, format=art.format,
                                 precision=art.precision, backend=backend, threads=threads,
                                 parity=parity and i == 0, runs=settings.runs,
@@ -115,11 +124,11 @@ def _bundle_jobs(manifest: mf.Manifest, settings: Settings, parity: bool,
     return jobs
 
 
-def data_note() -> str | None:
+def data_note(progress: dataset.Progress | None = None) -> str | None:
     """``None`` when the official test set can be read (or fetched), else why not."""
     try:
-        dataset.locate("test-images")
-        dataset.locate("test-labels")
+        dataset.locate("test-images", progress=progress)
+        dataset.locate("test-labels", progress=progress)
     except DataError as exc:
         return f"accuracy parity skipped: no test data ({exc})"
     return None
@@ -128,9 +137,9 @@ def data_note() -> str | None:
 # ---------------------------------------------------------------------------- subprocess
 
 
-def run_job(job: Job) -> dict[str, Any]:
+def run_job(job: Measurement) -> dict[str, Any]:
     """Measure one job in a fresh interpreter; its one stdout line is the JSON result."""
-    cmd = [sys.executable, "-m", "fmnist_edge.edge.bench", json.dumps(asdict(job))]
+    cmd = [sys.executable, "-m", "fmnist_edge.benchmarks.device", json.dumps(asdict(job))]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=JOB_TIMEOUT,
                               check=False)
@@ -147,11 +156,11 @@ def run_job(job: Job) -> dict[str, Any]:
     return result
 
 
-def _failed(job: Job, reason: str) -> dict[str, Any]:
+def _failed(job: Measurement, reason: str) -> dict[str, Any]:
     return {**_identity(job), "error": reason}
 
 
-def _identity(job: Job) -> dict[str, Any]:
+def _identity(job: Measurement) -> dict[str, Any]:
     return {"model": job.model, "bundle": job.bundle, "artifact": job.artifact,
             "format": job.format, "precision": job.precision, "runtime": job.backend,
             "threads": job.threads}
@@ -160,7 +169,7 @@ def _identity(job: Job) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the worker
 
 
-def measure(job: Job) -> dict[str, Any]:
+def measure(job: Measurement) -> dict[str, Any]:
     """Everything for one job, in this process (meant to be a fresh one)."""
     from fmnist_edge.edge.model import EdgeModel
 
@@ -169,7 +178,7 @@ def measure(job: Job) -> dict[str, Any]:
     model = EdgeModel.open(Path(job.bundle), job.backend, job.threads, artifact=job.artifact)
     load_ms = (time.perf_counter() - t0) * 1e3
     rss_init = peak_rss_mb()
-    pixels = np.random.default_rng(0).integers(0, 256, (max(job.batch, 64), 28, 28),
+    pixels = np.random.default_rng(0).integers(0, 256, (max(job.batch, 64), *dataset.IMAGE_SHAPE),
                                                dtype=np.uint8)
     singles = [model.input_tensor(pixels[i:i + 1]) for i in range(64)]
     t0 = time.perf_counter()
@@ -195,25 +204,16 @@ def measure(job: Job) -> dict[str, Any]:
 
 
 def _timed_calls(model: Any, singles: list[np.ndarray], n: int) -> list[float]:
-    """Milliseconds of ``n`` single-image ``predict_tensor`` calls, one by one."""
-    out = []
-    clock = time.perf_counter
-    for i in range(n):
-        x = singles[i % len(singles)]
-        t0 = clock()
-        model.predict_tensor(x)
-        out.append((clock() - t0) * 1e3)
-    return out
+    """Milliseconds of ``n`` single-image ``predict_tensor`` calls, cycling the images."""
+    cycle = iter(singles * (n // len(singles) + 1))
+    return timed_calls(lambda: model.predict_tensor(next(cycle)), n)
 
 
 def _batch_throughput(model: Any, x: np.ndarray, runs: int) -> float:
     """Images per second at batch ``len(x)``; one untimed call first (tensor resize)."""
     model.predict_tensor(x)
     repeats = max(3, min(50, runs // 10))
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        model.predict_tensor(x)
-    return repeats * len(x) / (time.perf_counter() - t0)
+    return repeats * len(x) / (sum(timed_calls(lambda: model.predict_tensor(x), repeats)) / 1e3)
 
 
 def latency_stats(samples: list[float]) -> dict[str, float]:
@@ -237,17 +237,15 @@ def parity(model: Any) -> dict[str, Any]:
     confusion = metrics.confusion_matrix(labels, pred, len(model.class_names))
     per_class = metrics.per_class_accuracy(confusion)
     out: dict[str, Any] = {
-        "images": len(labels), "accuracy": metrics.agreement(pred, labels),
+        "images": len(labels), "accuracy": metrics.accuracy(pred, labels),
         "per_class_accuracy": {n: float(a) for n, a in zip(model.class_names, per_class,
                                                            strict=True)},
         "confusion": confusion.tolist(), "agreement": None, "keras_accuracy": None,
     }
-    ref = model.manifest.reference
-    if ref.get("predictions", {}).get("file"):
-        top1 = np.load(model.manifest.verify_file(ref["predictions"]["file"]))
-        out["agreement"] = metrics.agreement(top1, pred)
-    if ref.get("keras_test_accuracy") is not None:
-        out["keras_accuracy"] = float(ref["keras_test_accuracy"])
+    top1_file = model.manifest.reference_top1_path()
+    if top1_file is not None:
+        out["agreement"] = metrics.agreement(np.load(top1_file), pred)
+    out["keras_accuracy"] = model.manifest.reference.keras_test_accuracy
     return out
 
 
@@ -271,7 +269,7 @@ def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(), "machine": platform.machine(),
         "cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-        "numpy": np.__version__, "runtimes": runtime_versions(),
+        "numpy": np.__version__, "runtimes": installed_versions(RUNTIME_DISTS),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     board = Path("/proc/device-tree/model")
@@ -293,23 +291,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def runtime_versions() -> dict[str, str]:
-    """Installed runtime package versions, read from metadata (nothing is imported)."""
-    from importlib import metadata
-
-    out = {}
-    for dist in ("ai-edge-litert", "tflite-runtime", "onnxruntime"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def worker_main(argv: list[str]) -> int:
-    """``python -m fmnist_edge.edge.bench '<job json>'``: print one JSON result line."""
+    """``python -m fmnist_edge.benchmarks.device '<measurement json>'``: print one JSON line."""
     try:
-        job = Job(**json.loads(argv[0]))
+        job = Measurement(**json.loads(argv[0]))
         print(json.dumps(measure(job)))
     except (UserError, OSError, ValueError, TypeError, IndexError) as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
