@@ -59,6 +59,7 @@ def improved_runs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> l
     return outs
 
 
+@pytest.mark.slow
 def test_improved_ships_the_tutorial_architecture(improved_runs: list[Path]) -> None:
     import keras
 
@@ -79,6 +80,7 @@ def test_improved_ships_the_tutorial_architecture(improved_runs: list[Path]) -> 
     assert m["test_accuracy"] > 0.5  # learnt something from 2,100 images in 3 epochs
 
 
+@pytest.mark.slow
 def test_improved_is_deterministic(improved_runs: list[Path]) -> None:
     import keras
 
