@@ -55,13 +55,15 @@ typecheck:
 pytest:
 	$(BIN)/pytest -q
 
-# What a Raspberry Pi installs, nothing more (plus pytest): proves the device path works
-# without TensorFlow and with tflite-runtime too. Training/export suites skip themselves.
+# What a Raspberry Pi installs, nothing more (plus pytest, and prometheus-client to parse
+# /metrics): proves the device path and edge-serve work without TensorFlow and with
+# tflite-runtime too. Training/export suites and the browser test skip themselves.
 test-edge:
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/python -m pip install --quiet --upgrade pip
 	rm -rf build/lib  # a stale build tree would leak old modules into the wheel
-	$(EDGE_VENV)/bin/pip install --quiet '.[tflite-runtime,onnx,camera]' pytest
+	$(EDGE_VENV)/bin/pip install --quiet '.[tflite-runtime,onnx,camera,serve]' pytest \
+		prometheus-client
 	! $(EDGE_VENV)/bin/python -c "import tensorflow" 2>/dev/null
 	$(EDGE_VENV)/bin/pytest -q -p no:cacheprovider
 

@@ -55,7 +55,7 @@ def run(command: click.Command, args: list[str] | None = None) -> int:
 def _extra_hint(prog: str) -> str:
     """Which extra brings what a command needs."""
     extra = {"fmnist-train": "train", "fmnist-export": "export",
-             "fmnist-compare": "export"}.get(prog, "all")
+             "fmnist-compare": "export", "edge-serve": "serve"}.get(prog, "all")
     return f"pip install 'fmnist-edge[{extra}]'"
 
 

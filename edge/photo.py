@@ -310,6 +310,8 @@ def _segmented(img: Image.Image) -> np.ndarray:
     if img.size == _PIL_SIZE:
         return _small_as_dataset(img)
     work = _shrink(img.convert("RGB"), RENDER_SIDE)
+    if _black_border(work):  # already light on black, as the dataset's own images: trim it
+        return _dataset(img)
     garment = segment.find_garment(segment.segment_copy(work))
     if not garment.found:
         return np.zeros(SHAPE, np.uint8)
@@ -341,6 +343,15 @@ def _upsample(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A 0..1 mask resized (bilinear) to ``size``: soft edges, as a downscaled photo has."""
     img = Image.fromarray(np.rint(mask * 255).astype(np.uint8))
     return np.asarray(img.resize(size, Image.Resampling.BILINEAR), np.float32) / 255.0
+
+
+def _black_border(work: Image.Image) -> bool:
+    """Is nine tenths of the frame's edge black (a dataset image, upscaled or on a screen)?
+    Then anything not black is garment, a dark garment too: the dataset method's trim finds
+    it where colour models cannot tell a dark coat from a black backdrop."""
+    grey = np.asarray(work.convert("L"))
+    ring = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return float(np.percentile(ring, 90)) < DARK_BACKGROUND
 
 
 def _already_light_on_dark(grey: np.ndarray, mask: np.ndarray) -> bool:

@@ -23,6 +23,10 @@ if not os.environ.get("FMNIST_DATA_DIR") and DEFAULT_DATA.is_dir():
 HAVE_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 collect_ignore = [] if HAVE_TENSORFLOW else ["test_train.py", "test_train_cli.py",
                                              "test_export.py", "test_numpy_mlp.py"]
+#: The page test drives a real browser through selenium, installed with the [dev] extra in
+#: make test's main venv; the edge-only venv mirrors a Pi, which runs no browser driver.
+if importlib.util.find_spec("selenium") is None:
+    collect_ignore.append("test_serve_browser.py")
 
 #: A short run that still learns: 5 epochs on 20,000 training images reaches ~0.84.
 QUICK_TRAIN_ARGS = ["--epochs", "5", "--subset", "20000", "--quiet"]

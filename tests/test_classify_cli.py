@@ -6,6 +6,7 @@ line naming it, the other inputs are still classified, exit 1 (2 for usage), no 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -241,13 +242,30 @@ def test_symlink_loop_is_walked_once(images: Path, tmp_path: Path) -> None:
     assert "symlink loop" in proc.stderr
 
 
+def _wait_for_stdin_read(pid: int, limit_s: float = 60.0) -> None:
+    """Until the process sleeps in a pipe read (Linux /proc), or 3 s where that is unknown."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + limit_s
+    if not wchan.exists():
+        time.sleep(3)
+        return
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if "pipe_read" in wchan.read_text():
+                return
+        time.sleep(0.05)
+
+
 def test_ctrl_c_exits_130_with_one_line() -> None:
     """SIGINT while waiting on stdin: "interrupted", exit code 130, no traceback."""
     code = "from fmnist_edge.edge.cli import main; main()"
+    # A shell's background job starts with SIGINT ignored, and children inherit that: give
+    # the child the default handler, as an interactive terminal would.
     proc = subprocess.Popen([sys.executable, "-c", code, "-"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        time.sleep(3)  # the model loads, then the read of stdin blocks (stdin stays open)
+        _wait_for_stdin_read(proc.pid)  # the model loads, then the read of stdin blocks
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -66,3 +66,11 @@ def test_training_extra_picks_a_tensorflow_for_each_machine() -> None:
     assert "tensorflow" in resolved(extra, pi_environment("3.11"))
     x86 = {**pi_environment("3.11"), "platform_machine": "x86_64"}
     assert "tensorflow-cpu" in resolved(extra, x86)
+
+
+def test_serve_extra_is_light_pure_python_and_in_all() -> None:
+    """edge-serve adds a web framework and server, no compiled uvicorn[standard] extras."""
+    extra = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    assert resolved(extra["serve"], pi_environment("3.11")) == {"starlette", "uvicorn",
+                                                               "python-multipart"}
+    assert "serve" in extra["all"][0]
