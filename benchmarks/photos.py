@@ -50,7 +50,14 @@ def report(results: dict[Key, dict[str, Any]], command: str) -> str:
              "default flags: the manifest's temperature and suggested `min_confidence`) and "
              "one photo pipeline. `segment` is pipeline v2 (the default), `dataset` the old "
              "one. Generated on this machine (2 shared x86 cores) by:", "",
-             f"    {command}", ""]
+             f"    {command}", "",
+             "The inputs, from a checkout:", "",
+             "    fmnist-train -o artifacts-tutorial && fmnist-export -a artifacts-tutorial "
+             "--int8          # tutorial bundles",
+             "    make bundles                                     "
+             "# photo recipe → edge/bundles (shipped)",
+             "    fmnist-render --split test -n 1000 --seed 0 -o rendered-test   "
+             "# renders of TEST images", ""]
     for s in sets:
         lines += _set_section(s, {k: v for k, v in results.items() if k[0] == s})
     lines += _timing_section(results)

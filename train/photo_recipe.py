@@ -1,6 +1,7 @@
 """The ``photo`` recipe: train on what the device pipeline makes of camera pictures.
 
-Same architectures, same 70/30 split (seed 777).  On top of the tutorial's data:
+Same architectures, same 70/30 split (seed 777), Adam with a cosine-decayed learning rate.
+On top of the tutorial's data:
 
 - **renders of training-split images** (:mod:`fmnist_edge.train.render`), each run through the
   device pipeline (:mod:`fmnist_edge.train.rendered`), so the model learns the garments as the
@@ -25,8 +26,10 @@ import numpy as np
 from fmnist_edge.edge import dataset, metrics, photo
 from fmnist_edge.train import confidence, fit, models, rendered
 
-#: Renders of validation images per render of a training image (the split's own 30/70).
+#: Renders of validation images per render of a training image.
 VAL_SHARE = 0.25
+#: Adam's starting learning rate (Keras' default, the tutorial's), decayed to 0 by the end.
+LEARNING_RATE = 1e-3
 
 
 def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
@@ -75,7 +78,12 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
     import keras
 
     fit.make_deterministic(cfg.seed)
-    model = models.build(name)
+    # Adam at the tutorial's rate, decayed to zero along a cosine: the photo data doubles
+    # what the same small network must fit, and the late small steps win back the dataset
+    # accuracy a constant rate leaves on the table.
+    steps = cfg.epochs * -(-len(data.x_train) // cfg.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=steps)
+    model = models.build(name, keras.optimizers.Adam(schedule))
     # Never stops (patience = every epoch); only keeps the best epoch's weights for the end.
     best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                          patience=cfg.epochs, restore_best_weights=True)

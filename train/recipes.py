@@ -66,7 +66,7 @@ RECIPES: dict[str, Recipe] = {
         summary="the Keras tutorial: 30 epochs, batch 128, Adam, the dataset as it is"),
     "photo": Recipe(
         name="photo", epochs=40, prepare=_photo_prepare, train_one=_photo_train_one,
-        renders=24_000,
+        renders=20_000,
         summary="tutorial data plus photo-like renders through the device pipeline; "
                 "best-validation weights; temperature and min_confidence fitted on validation"),
     "improved": Recipe(

@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 #: Bump when a change makes renders differ: it keys the render cache.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 #: Canvas (width, height) of a portrait render; landscape ones swap the two.  Phone photos are
 #: 3:4; the device pipeline shrinks larger pictures anyway, so more pixels only cost time.
@@ -258,9 +258,9 @@ def _gradient(rng: Rng, h: int, w: int) -> Layer:
 
 #: Background makers and how often each is drawn.
 BACKGROUNDS: dict[str, tuple[Callable[[Rng, int, int], Layer], float]] = {
-    "wood": (_wood, 0.18), "tiles": (_tiles, 0.14), "stripes": (_stripes, 0.12),
-    "checks": (_checks, 0.08), "carpet": (_carpet, 0.14), "wall": (_wall, 0.14),
-    "sheet": (_sheet, 0.14), "gradient": (_gradient, 0.06),
+    "wood": (_wood, 0.18), "tiles": (_tiles, 0.10), "stripes": (_stripes, 0.06),
+    "checks": (_checks, 0.04), "carpet": (_carpet, 0.14), "wall": (_wall, 0.18),
+    "sheet": (_sheet, 0.22), "gradient": (_gradient, 0.08),
 }
 
 
@@ -271,7 +271,7 @@ def background(rng: Rng, h: int, w: int, kind: str | None = None) -> Layer:
     weights = np.array([BACKGROUNDS[n][1] for n in names])
     pick = kind or str(rng.choice(names, p=weights / weights.sum()))
     layer = BACKGROUNDS[pick][0](rng, h, w)
-    if kind is None and rng.random() < 0.25:
+    if kind is None and rng.random() < 0.2:
         other = BACKGROUNDS[str(rng.choice(names, p=weights / weights.sum()))][0](rng, h, w)
         y, x = _grid(h, w)
         angle = rng.uniform(0, 2 * math.pi)
@@ -417,17 +417,17 @@ def _place(rgb: Layer, alpha: np.ndarray, rng: Rng, h: int, w: int, label: int
     """Rotate, scale and offset the garment onto an (H, W) canvas; sometimes cut by the edge."""
     rgba = np.dstack([rgb, alpha])
     img = Image.fromarray(_to_uint8(rgba), mode="RGBA")
-    angle = rng.normal(0, 7) if rng.random() < 0.8 else rng.uniform(-25, 25)
+    angle = rng.normal(0, 3) if rng.random() < 0.85 else rng.uniform(-15, 15)
     if label in SHOES and rng.random() < 0.2:
-        angle = rng.uniform(-60, 60)  # shoes lie any which way on a floor
+        angle = rng.uniform(-40, 40)  # shoes lie any which way on a floor
     img = img.rotate(float(angle), resample=Image.Resampling.BILINEAR, expand=True)
-    fill = rng.uniform(0.6, 0.95) if rng.random() < 0.8 else rng.uniform(0.95, 1.2)
+    fill = rng.uniform(0.7, 1.0) if rng.random() < 0.75 else rng.uniform(1.0, 1.15)
     scale = fill * min(w / img.width, h / img.height)
     size = (max(2, round(img.width * scale)), max(2, round(img.height * scale)))
     img = img.resize(size, Image.Resampling.BILINEAR)
     slack_x, slack_y = w - size[0], h - size[1]
-    cx = slack_x / 2 + rng.normal(0, 0.12) * w
-    cy = slack_y / 2 + rng.normal(0, 0.12) * h
+    cx = slack_x / 2 + rng.normal(0, 0.06) * w
+    cy = slack_y / 2 + rng.normal(0, 0.06) * h
     layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     layer.paste(img, (round(cx), round(cy)), img)
     arr = np.asarray(layer, np.float32) / 255
@@ -436,13 +436,13 @@ def _place(rgb: Layer, alpha: np.ndarray, rng: Rng, h: int, w: int, label: int
 
 def _shadow(canvas: Layer, alpha: np.ndarray, rng: Rng) -> Layer:
     """A soft shadow: the garment's mask, blurred and shifted, darkening what is under it."""
-    if rng.random() < 0.3:
+    if rng.random() < 0.5:
         return canvas
     mask = Image.fromarray(_to_uint8(alpha))
     soft = mask.filter(ImageFilter.GaussianBlur(float(rng.uniform(3, 12))))
     dx, dy = (int(v) for v in rng.integers(-10, 11, 2))
     shade = np.roll(np.asarray(soft, np.float32) / 255, (dy, dx), axis=(0, 1))
-    return canvas * (1 - rng.uniform(0.15, 0.55) * shade)[..., None]
+    return canvas * (1 - rng.uniform(0.1, 0.35) * shade)[..., None]
 
 
 def _occluder(picture: Image.Image, alpha: np.ndarray, label: int, rng: Rng) -> None:
@@ -462,7 +462,7 @@ def _occluder(picture: Image.Image, alpha: np.ndarray, label: int, rng: Rng) -> 
         draw.arc((cx - 8, bar_y - 38, cx + 8, bar_y - 18), 180, 360 + 90, fill=colour,
                  width=max(1, width - 1))
         draw.line((cx, bar_y - 18, cx, bar_y - 26), fill=colour, width=max(1, width - 1))
-    elif roll < 0.25:
+    elif roll < 0.2:
         skin = colorsys.hsv_to_rgb(rng.uniform(0.02, 0.09), rng.uniform(0.25, 0.6),
                                    rng.uniform(0.35, 0.95))
         fill = tuple(int(v * 255) for v in skin)
@@ -487,7 +487,7 @@ def _occluder(picture: Image.Image, alpha: np.ndarray, label: int, rng: Rng) -> 
 def _camera(picture: Image.Image, rng: Rng) -> Image.Image:
     """Light, lens and sensor: gradient, vignette, cast, tilt, blur and noise."""
     w, h = picture.size
-    if rng.random() < 0.5:
+    if rng.random() < 0.4:
         picture = _perspective(picture, rng)
     y, x = _grid(h, w)
     angle = rng.uniform(0, 2 * math.pi)
@@ -504,10 +504,10 @@ def _camera(picture: Image.Image, rng: Rng) -> Image.Image:
 
 
 def _perspective(picture: Image.Image, rng: Rng) -> Image.Image:
-    """A camera not quite square to the floor or door: corners moved by up to 8 %."""
+    """A camera not quite square to the floor or door: corners moved by up to 5 %."""
     w, h = picture.size
     src = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
-    jitter = rng.uniform(-0.08, 0.08, (4, 2)) * (w, h)
+    jitter = rng.uniform(-0.05, 0.05, (4, 2)) * (w, h)
     dst = [(sx + float(jx), sy + float(jy)) for (sx, sy), (jx, jy) in zip(src, jitter,
                                                                             strict=True)]
     coeffs = _perspective_coeffs(src, dst)
