@@ -305,7 +305,9 @@ def train_one(name: str, data: Data, cfg: TrainConfig, verbose: int = 2
 
     ``fmnist-train`` calls this once per model with the same data; the teacher trained for
     the first model is reused for the second (:class:`Session`), which is why a session is
-    kept between calls for as long as the data and settings stay the same.
+    kept between calls for as long as the data and settings stay the same.  Epochs, batch
+    size and seed come from the command line; ``--early-stopping`` does not apply (the
+    recipe always runs every epoch and keeps the best validation epoch's weights).
     """
     global _session
     recipe = ImprovedConfig(epochs=cfg.epochs, batch_size=cfg.batch_size)

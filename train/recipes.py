@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fmnist_edge.train import fit
+from fmnist_edge.train.improved import ImprovedConfig
 
 Prepare = Callable[[fit.Data, fit.TrainConfig], fit.Data]
 TrainOne = Callable[[str, fit.Data, fit.TrainConfig, int], tuple[Any, dict[str, Any]]]
@@ -70,7 +71,8 @@ RECIPES: dict[str, Recipe] = {
         summary="tutorial data plus photo-like renders through the device pipeline; "
                 "best-validation weights; temperature and min_confidence fitted on validation"),
     "improved": Recipe(
-        name="improved", epochs=60, prepare=_as_loaded, train_one=_improved_train_one,
+        name="improved", epochs=ImprovedConfig.epochs, prepare=_as_loaded,
+        train_one=_improved_train_one,
         summary="distilled from a small CNN teacher trained in the same run (never shipped), "
                 "label smoothing, AdamW with a cosine schedule, best-validation weights"),
 }
