@@ -2,6 +2,7 @@
 
     fmnist-train                                   # both models, tutorial recipe, ./artifacts
     fmnist-train --recipe photo -o artifacts-photo # + photo renders, calibrated confidence
+    fmnist-train --recipe improved -o artifacts-improved  # + CNN teacher, distillation
     fmnist-train --models first --epochs 5 --subset 12000 -o /tmp/quick
     fmnist-train --early-stopping --patience 5     # restore the best-val-loss weights
 """

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fmnist_edge.train import fit
+from fmnist_edge.train.improved import ImprovedConfig
 
 Prepare = Callable[[fit.Data, fit.TrainConfig], fit.Data]
 TrainOne = Callable[[str, fit.Data, fit.TrainConfig, int], tuple[Any, dict[str, Any]]]
@@ -38,6 +39,13 @@ def _photo_train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: i
     from fmnist_edge.train import photo_recipe
 
     return photo_recipe.train_one(name, data, cfg, verbose)
+
+
+def _improved_train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int
+                        ) -> tuple[Any, dict[str, Any]]:
+    from fmnist_edge.train import improved
+
+    return improved.train_one(name, data, cfg, verbose)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,11 @@ RECIPES: dict[str, Recipe] = {
         renders=20_000,
         summary="tutorial data plus photo-like renders through the device pipeline; "
                 "best-validation weights; temperature and min_confidence fitted on validation"),
+    "improved": Recipe(
+        name="improved", epochs=ImprovedConfig.epochs, prepare=_as_loaded,
+        train_one=_improved_train_one,
+        summary="distilled from a small CNN teacher trained in the same run (never shipped), "
+                "label smoothing, AdamW with a cosine schedule, best-validation weights"),
 }
 
 #: The recipe ``fmnist-train`` uses unless told otherwise (the tutorial, reproduced).

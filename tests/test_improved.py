@@ -1,0 +1,88 @@
+"""The improved recipe: augmentation on real images, and ``--recipe improved`` end to end.
+
+A small real run (3,000 training images, 3 epochs, the teacher included) must ship exactly
+the tutorial's architecture (the teacher, dropout and logits head stay behind), record the
+recipe, and give identical weights when run twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_edge.edge import dataset
+from fmnist_edge.edge.cli_util import run
+from fmnist_edge.train import augment, models, recipes
+from fmnist_edge.train.cli import cli as train_cli
+
+QUICK = ["--recipe", "improved", "--epochs", "3", "--subset", "3000", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def images(data_dir: Path) -> np.ndarray:
+    return dataset.load_split("test").images[:200].astype(np.float32) / 255
+
+
+def test_augmentation_is_fixed_by_seed_and_epoch(images: np.ndarray) -> None:
+    aug = augment.Augment()
+    a = augment.epoch_images(images, aug, 777, 3)
+    assert np.array_equal(a, augment.epoch_images(images, aug, 777, 3))
+    assert not np.array_equal(a, augment.epoch_images(images, aug, 777, 4))
+    assert a.shape == images.shape and a.dtype == images.dtype
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def test_augmentation_keeps_the_garment(images: np.ndarray) -> None:
+    assert augment.epoch_images(images, augment.NONE, 777, 0) is images
+    rng = np.random.default_rng(0)
+    flips = augment.transform(images, augment.Augment(0, 0, True), rng)
+    mirrored = [np.array_equal(f, x[:, ::-1]) for f, x in zip(flips, images, strict=True)]
+    unchanged = [np.array_equal(f, x) for f, x in zip(flips, images, strict=True)]
+    assert all(m or u for m, u in zip(mirrored, unchanged, strict=True))
+    assert 60 < sum(mirrored) < 140  # about half are mirrored
+    moved = augment.transform(images, augment.Augment(2, 0.1, False), rng)
+    # small shifts and zooms: the ink stays (within 25 %) and mostly overlaps the original
+    ink, moved_ink = images.sum(axis=(1, 2)), moved.sum(axis=(1, 2))
+    assert np.all(np.abs(moved_ink / ink - 1) < 0.25)
+    overlap = (np.minimum(images, moved).sum(axis=(1, 2)) / ink)
+    assert np.median(overlap) > 0.7
+
+
+@pytest.fixture(scope="module")
+def improved_runs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[Path]:
+    outs = [tmp_path_factory.mktemp(f"improved{i}") for i in range(2)]
+    for out in outs:
+        assert run(train_cli, ["-o", str(out), "--models", "first", *QUICK]) == 0
+    return outs
+
+
+@pytest.mark.slow
+def test_improved_ships_the_tutorial_architecture(improved_runs: list[Path]) -> None:
+    import keras
+
+    assert recipes.get("improved").epochs > recipes.get("tutorial").epochs
+    out = improved_runs[0]
+    model = keras.saving.load_model(out / "first.keras")
+    reference = models.build("first")
+    assert model.count_params() == models.EXPECTED_PARAMS["first"]
+    assert ([type(layer).__name__ for layer in model.layers]
+            == [type(layer).__name__ for layer in reference.layers])  # no Dropout, no teacher
+    assert model.layers[-1].activation.__name__ == "softmax"
+    m = json.loads((out / "metrics.json").read_text())["models"]["first"]
+    assert m["recipe"] == "improved" and m["params"] == models.EXPECTED_PARAMS["first"]
+    assert m["recipe_config"]["distill"] and m["teacher"]["params"] > 4 * m["params"]
+    assert len(m["history"]["val_accuracy"]) == m["epochs_run"] == 3
+    assert m["val_accuracy_max"] == m["history"]["val_accuracy"][m["best_epoch_by_val_accuracy"]
+                                                                 - 1]
+    assert m["test_accuracy"] > 0.5  # learnt something from 2,100 images in 3 epochs
+
+
+@pytest.mark.slow
+def test_improved_is_deterministic(improved_runs: list[Path]) -> None:
+    import keras
+
+    a, b = (keras.saving.load_model(out / "first.keras").get_weights() for out in improved_runs)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
