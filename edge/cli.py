@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from fmnist_edge.edge import cli_util, inputs, photo, runtimes, shipped
+from fmnist_edge.edge import cli_options, cli_util, inputs, photo, shipped
 from fmnist_edge.edge.classify import Prediction, classify
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
@@ -46,24 +46,11 @@ Exit codes: 0 all classified, 1 some input failed, 2 usage error, 130 interrupte
 @click.command(name="edge-classify", context_settings={"help_option_names": ["-h", "--help"]},
                epilog=EXAMPLES)
 @click.argument("images", nargs=-1)
-@click.option("-m", "--model", "model_arg", default=None,
-              help=f"Bundle folder, model file in one, or a shipped bundle name "
-                   f"(default: {shipped.DEFAULT_MODEL}).")
-@click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)), default=None,
-              help="Runtime to use (default: best installed for the model file).")
-@click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
-              help="Threads for the runtime.")
+@cli_options.model_options
 @click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
-@click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
-              default=photo.DEFAULT_METHOD, show_default=True,
-              help="segment: cut the garment out of a real photo; dataset: Fashion-MNIST's "
-                   "own conversion (product shots on plain backgrounds); simple: the "
-                   "tutorial's resize and invert.")
-@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Answer 'unsure' below this probability (default: the model's suggested "
-                   "threshold from its manifest, if any; 0 never says unsure).")
+@cli_options.answer_options
 @click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
               help="Classify live frames: 'auto', 'picamera', a device number or a video file.")
 @click.option("--frames", type=click.IntRange(min=1), default=None,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from fmnist_edge.edge import cli_util, evaluate, labelled, photo, runtimes, shipped
+from fmnist_edge.edge import cli_options, cli_util, evaluate, labelled, shipped
 from fmnist_edge.edge import evaluation_report as report
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
@@ -38,18 +38,8 @@ Exit codes: 0 evaluated, 1 a photo or the folder failed, 2 usage error."""
 @click.command(name="edge-evaluate", context_settings={"help_option_names": ["-h", "--help"]},
                epilog=EXAMPLES)
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("-m", "--model", "model_arg", default=None,
-              help=f"Bundle folder, model file in one, or a shipped bundle name "
-                   f"(default: {shipped.DEFAULT_MODEL}).")
-@click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)), default=None,
-              help="Runtime to use (default: best installed for the model file).")
-@click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
-              help="Threads for the runtime.")
-@click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
-              default=photo.DEFAULT_METHOD, show_default=True,
-              help="Photo pipeline (as edge-classify).")
-@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
-              help="'Unsure' threshold (default: the model's suggested one, if any).")
+@cli_options.model_options
+@cli_options.answer_options
 @click.option("--json", "as_json", is_flag=True, help="Print every figure as one JSON object.")
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Write report.md, contact_sheet.png and summary.json in this folder.")

@@ -113,16 +113,21 @@ def test_info_names_model_classes_runtime_and_no_camera(server: Server) -> None:
     assert info["auth"] is False
 
 
+def edge_classify_json(file: Path, server: Server, *options: str) -> dict:
+    """What `edge-classify FILE --json OPTIONS` prints, on the server's runtime."""
+    cli = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.cli", str(file), "--json",
+                          *options, "--backend", server.facts["runtime"]],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    return json.loads(cli.stdout)
+
+
 def test_classify_answers_what_edge_classify_json_prints(server: Server, tmp_path: Path,
                                                          test_set: tuple) -> None:
     """Same image, same object as `edge-classify --json`, plus per-stage timings."""
     file = tmp_path / "boot.png"
     file.write_bytes(png(test_set[0][0]))
-    cli = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.cli", str(file), "--json",
-                          "--top-k", "3", "--backend", server.facts["runtime"]],
-                         capture_output=True, text=True, timeout=120)
-    assert cli.returncode == 0, cli.stderr
-    expected = json.loads(cli.stdout)
+    expected = edge_classify_json(file, server, "--top-k", "3")
     status, got = classify(server, file.read_bytes(), f"/api/classify?top_k=3&name={file}")
     assert status == 200
     assert set(got) == set(expected) | {"timings_ms"}
@@ -275,11 +280,7 @@ def test_min_confidence_makes_the_same_unsure_answer_as_edge_classify(
     """?min_confidence=1 (nothing is that sure) → "unsure", as `--min-confidence 1` prints."""
     file = tmp_path / "boot.png"
     file.write_bytes(png(test_set[0][0]))
-    cli = subprocess.run([sys.executable, "-m", "fmnist_edge.edge.cli", str(file), "--json",
-                          "--min-confidence", "1", "--backend", server.facts["runtime"]],
-                         capture_output=True, text=True, timeout=120)
-    assert cli.returncode == 0, cli.stderr
-    expected = json.loads(cli.stdout)
+    expected = edge_classify_json(file, server, "--min-confidence", "1")
     status, got = classify(server, file.read_bytes(),
                            f"/api/classify?min_confidence=1&name={file}")
     assert status == 200 and expected["status"] == "unsure"

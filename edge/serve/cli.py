@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fmnist_edge.edge import cli_util, runtimes, shipped
+from fmnist_edge.edge import cli_options, cli_util, shipped
 from fmnist_edge.edge.errors import UserError
-from fmnist_edge.edge.serve import answer
 
 if TYPE_CHECKING:
     from fmnist_edge.edge.serve.app import Service
@@ -49,13 +48,7 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 @click.command(name="edge-serve", context_settings={"help_option_names": ["-h", "--help"]},
                epilog=EXAMPLES)
-@click.option("-m", "--model", "model_arg", default=None,
-              help=f"Bundle folder, model file in one, or a shipped bundle name "
-                   f"(default: {shipped.DEFAULT_MODEL}).")
-@click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)), default=None,
-              help="Runtime to use (default: best installed for the model file).")
-@click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
-              help="Threads for the runtime.")
+@cli_options.model_options
 @click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
               help="Classify live frames: 'auto', 'picamera', a device number or a video file.")
 @click.option("--loop", "loop_video", is_flag=True, help="Replay a video file when it ends.")
@@ -69,12 +62,7 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
               help="Require 'Authorization: Bearer TOKEN' on every API call.")
 @click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=3, show_default=True,
               help="Classes per answer unless a request asks (?top_k=).")
-@click.option("-p", "--preprocess", "method", type=click.Choice(answer.METHODS),
-              default=answer.DEFAULT_METHOD, show_default=True,
-              help="Photo preprocessing (?preprocess=).")
-@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Below this probability the answer is 'unsure' (?min_confidence=); "
-                   "default: the bundle's suggested threshold.")
+@cli_options.answer_options
 @click.option("--max-upload", type=click.IntRange(min=1), default=10 * 1024 * 1024,
               show_default=True, help="Largest request body in bytes (413 above it).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,

@@ -1,0 +1,52 @@
+"""Options every device command spells the same way: which model, which runtime, which photo
+pipeline, when to say "unsure".
+
+``edge-classify``, ``edge-evaluate`` and ``edge-serve`` take them from here, so a model is named
+one way everywhere and a new runtime or pipeline shows up in every command at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from fmnist_edge.edge import photo, runtimes, shipped
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def model_options(command: F) -> F:
+    """``-m/--model`` (a shipped name, a bundle folder or a model file), ``-b/--backend`` and
+    ``-t/--threads``, passed as ``model_arg``, ``backend`` and ``threads``."""
+    for option in reversed((
+        click.option("-m", "--model", "model_arg", default=None,
+                     help=f"Bundle folder, model file in one, or a shipped bundle name "
+                          f"(default: {shipped.DEFAULT_MODEL})."),
+        click.option("-b", "--backend", type=click.Choice(sorted(runtimes.MODULES)),
+                     default=None,
+                     help="Runtime to use (default: best installed for the model file)."),
+        click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
+                     help="Threads for the runtime."),
+    )):
+        command = option(command)
+    return command
+
+
+def answer_options(command: F) -> F:
+    """``-p/--preprocess`` and ``--min-confidence``, passed as ``method`` and
+    ``min_confidence``."""
+    for option in reversed((
+        click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
+                     default=photo.DEFAULT_METHOD, show_default=True,
+                     help="segment: cut the garment out of a real photo; dataset: "
+                          "Fashion-MNIST's own conversion (product shots on plain "
+                          "backgrounds); simple: the tutorial's resize and invert."),
+        click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
+                     help="Answer 'unsure' below this probability (default: the model's "
+                          "suggested threshold from its manifest, if any; 0 never says "
+                          "unsure)."),
+    )):
+        command = option(command)
+    return command
