@@ -23,7 +23,7 @@ if not os.environ.get("FMNIST_DATA_DIR") and DEFAULT_DATA.is_dir():
 HAVE_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 collect_ignore = [] if HAVE_TENSORFLOW else ["test_train.py", "test_train_cli.py",
                                              "test_export.py", "test_numpy_mlp.py",
-                                             "test_recipes.py"]
+                                             "test_recipes.py", "test_improved.py"]
 #: The page test drives a real browser through selenium, installed with the [dev] extra in
 #: make test's main venv; the edge-only venv mirrors a Pi, which runs no browser driver.
 if importlib.util.find_spec("selenium") is None:
