@@ -17,8 +17,8 @@ export FMNIST_DATA_DIR := $(abspath $(SHARED_DATA))
 endif
 endif
 
-.PHONY: all install train export classify bench test lint typecheck pytest test-edge bundles \
-	pi-check clean
+.PHONY: all install train export classify bench test browser lint typecheck pytest test-edge \
+	bundles pi-check clean
 
 all: install train export classify bench
 
@@ -44,7 +44,17 @@ bench:
 	$(BIN)/edge-bench $(OUT)/bundles/first $(OUT)/bundles/second -o $(OUT)/benchmark
 	$(BIN)/fmnist-compare -a $(OUT) -o $(OUT)/benchmark
 
-test: install lint typecheck pytest test-edge
+test: install browser lint typecheck pytest test-edge
+
+# The edge-serve page test drives Debian's headless chromium through its chromedriver
+# (selenium downloads nothing). Installed here when missing and we are root (as in CI).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; \
+	else echo "the browser test needs: sudo apt-get install chromium chromium-driver" >&2; \
+		exit 1; fi
 
 lint:
 	$(BIN)/ruff check .
