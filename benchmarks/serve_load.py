@@ -109,6 +109,7 @@ class Client(threading.Thread):
             data = res.read()
         except (OSError, http.client.HTTPException) as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.answers.append("")  # keeps answers[j] paired with image j
             conn.close()
             return
         self.latencies.append((time.perf_counter() - start) * 1000.0)

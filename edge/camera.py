@@ -23,6 +23,7 @@ neither.  Every frame is handed out RGB-ordered whatever the library's native or
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,11 +208,11 @@ def annotate(frame: np.ndarray, text: str) -> np.ndarray:
     """
     img = Image.fromarray(_as_rgb(frame))
     draw = ImageDraw.Draw(img)
-    font = _font(max(12, img.height // 20))
+    font_ = font(max(12, img.height // 20))
     pad = max(2, img.height // 120)
-    _, _, right, bottom = draw.textbbox((pad, pad), text, font=font)
+    _, _, right, bottom = draw.textbbox((pad, pad), text, font=font_)
     draw.rectangle((0, 0, right + pad, bottom + pad), fill=(0, 0, 0))
-    draw.text((pad, pad), text, fill=(255, 255, 255), font=font)
+    draw.text((pad, pad), text, fill=(255, 255, 255), font=font_)
     return np.asarray(img).copy()
 
 
@@ -236,8 +237,10 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled font at ``size`` (the fixed bitmap font without FreeType)."""
+@functools.lru_cache(maxsize=8)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at ``size`` (the fixed bitmap font without FreeType); cached,
+    since pillow parses it anew on every call and frames come many times a second."""
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError, ImportError):

@@ -67,11 +67,8 @@ def cli(images: tuple[str, ...], model_arg: str | None, backend: str | None,
         raise click.UsageError("give at least one image, folder or pattern (or --camera)")
     if camera is not None and images:
         raise click.UsageError("--camera takes no image arguments")
-    model = EdgeModel.open(shipped.resolve_model_arg(model_arg), backend, threads)
-    expected = model.manifest.preprocessing.size
-    if expected != photo.SHAPE:
-        raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
-                        f"this runner makes {photo.SHAPE}")
+    model = cli_options.check_input_shape(
+        EdgeModel.open(shipped.resolve_model_arg(model_arg), backend, threads))
     k = min(k, len(model.class_names))
     if camera is not None:
         if save_frames is not None:

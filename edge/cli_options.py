@@ -13,6 +13,8 @@ from typing import TypeVar
 import click
 
 from fmnist_edge.edge import photo, runtimes, shipped
+from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.model import EdgeModel
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -50,3 +52,13 @@ def answer_options(command: F) -> F:
     )):
         command = option(command)
     return command
+
+
+def check_input_shape(model: EdgeModel) -> EdgeModel:
+    """Refuse a bundle whose network wants another image size than the photo pipeline makes
+    (one line, exit 1), rather than a runtime error on the first image."""
+    expected = model.manifest.preprocessing.size
+    if expected != photo.SHAPE:
+        raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
+                        f"this runner makes {photo.SHAPE}")
+    return model

@@ -48,7 +48,8 @@ def cli(folder: Path, model_arg: str | None, backend: str | None, threads: int |
     """Evaluate a model on a folder of labelled photos (see FOLDER below)."""
     if out_dir is not None:
         cli_util.check_writable(out_dir)
-    model = EdgeModel.open(shipped.resolve_model_arg(model_arg), backend, threads)
+    model = cli_options.check_input_shape(
+        EdgeModel.open(shipped.resolve_model_arg(model_arg), backend, threads))
     photos = labelled.read_folder(folder, model.class_names)
     results = evaluate.run(model, photos, method, min_confidence,
                            lambda done, total: cli_util.progress(done, total,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
-from fmnist_edge.edge import atomic, tables
+from fmnist_edge.edge import atomic, camera, tables
 from fmnist_edge.edge.classify import NO_GARMENT
 from fmnist_edge.edge.evaluate import STAGES, PhotoResult
 
@@ -111,7 +111,7 @@ def contact_sheet(results: list[PhotoResult]) -> Image.Image:
     tile_w, tile_h = 2 * TILE + 8, TILE + _TEXT_HEIGHT + 8
     sheet = Image.new("RGB", (COLUMNS * tile_w, rows * tile_h), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
-    font = _font(11)
+    font = camera.font(11)
     for i, result in enumerate(shown):
         x, y = (i % COLUMNS) * tile_w + 4, (i // COLUMNS) * tile_h + 4
         sheet.paste(_thumbnail(result), (x, y))
@@ -156,13 +156,6 @@ def _thumbnail(result: PhotoResult) -> Image.Image:
         return tile
     tile.paste(small, ((TILE - small.width) // 2, (TILE - small.height) // 2))
     return tile
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):
-        return ImageFont.load_default()
 
 
 def write(results: list[PhotoResult], summary: dict[str, Any], folder: str,

@@ -46,6 +46,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from fmnist_edge.edge import segment
 from fmnist_edge.edge.dataset import IMAGE_SHAPE
 from fmnist_edge.edge.errors import UserError, first_line
+from fmnist_edge.edge.inputs import MAX_STDIN_BYTES
 
 METHODS = ("segment", "dataset", "simple")
 
@@ -141,7 +142,9 @@ def open_image(source: Path | bytes, name: str) -> Image.Image:
             if stat.S_ISREG(info.st_mode) and info.st_size == 0:
                 raise UserError(f"{name}: empty file")
             # pillow (>= 12) given a path loads only the plugin its suffix names
-            return _decode(path if stat.S_ISREG(info.st_mode) else fh, name)
+            if stat.S_ISREG(info.st_mode):
+                return _decode(path, name)
+            return _decode(_read_stream(fh, name), name)  # a pipe cannot seek back
     except FileNotFoundError as exc:
         raise UserError(f"{name}: no such file") from exc
     except PermissionError as exc:
@@ -205,6 +208,16 @@ def _open(source: IO[bytes] | Path) -> Image.Image:
         if not isinstance(source, Path):
             source.seek(0)
         return Image.open(source, formats=rest)
+
+
+def _read_stream(fh: IO[bytes], name: str) -> io.BytesIO:
+    """A non-seekable file (a named pipe, ``/dev/stdin``) read once, capped as stdin is."""
+    data = fh.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise UserError(f"{name}: larger than {MAX_STDIN_BYTES // 2**20} MiB")
+    if not data:
+        raise UserError(f"{name}: empty file")
+    return io.BytesIO(data)
 
 
 def _safe_formats() -> tuple[str, ...]:
@@ -341,7 +354,7 @@ def _segmented(img: Image.Image) -> np.ndarray:
     """Real photo → garment only, light on black, as Fashion-MNIST draws it."""
     if img.size == _PIL_SIZE:
         return _small_as_dataset(img)
-    work = _shrink(img.convert("RGB"), RENDER_SIDE)
+    work = _shrink(img, RENDER_SIDE).convert("RGB")
     if _black_border(work):  # already light on black, as the dataset's own images: trim it
         return _dataset(img)
     garment = segment.find_garment(segment.segment_copy(work))

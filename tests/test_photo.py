@@ -363,3 +363,35 @@ def test_permission_error_is_reported(images: np.ndarray, tmp_path: Path,
 
     monkeypatch.setattr(photo, "open", deny, raising=False)
     assert "cannot read (Permission denied)" in refused(path, "secret.png")
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "TIFF", "PNG"])
+def test_image_through_a_named_pipe(images: np.ndarray, tmp_path: Path, fmt: str) -> None:
+    """A pipe cannot seek back: in a fresh process (pillow's later plugins not yet loaded)
+    a format pillow finds only on its second try must still decode from a named pipe."""
+    import subprocess
+    import sys
+    import threading
+
+    buf = io.BytesIO()
+    Image.fromarray(images[0]).save(buf, format=fmt, **({"lossless": True} if fmt == "WEBP"
+                                                        else {}))
+    fifo = tmp_path / "shot.img"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as fh:
+            fh.write(buf.getvalue())
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    code = ("import sys; import numpy as np; from fmnist_edge.edge import photo; "
+            "img = photo.open_image(sys.argv[1], 'shot.img'); "
+            "sys.stdout.buffer.write(photo.to_pixels(img, 'dataset').tobytes())")
+    try:
+        run = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True,
+                             timeout=120)
+    finally:
+        writer.join(timeout=10)
+    assert run.returncode == 0, run.stderr.decode()
+    assert run.stdout == images[0].tobytes()

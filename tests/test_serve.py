@@ -291,6 +291,7 @@ def test_min_confidence_makes_the_same_unsure_answer_as_edge_classify(
 
 @pytest.mark.parametrize(("query", "says"), [
     ("top_k=0", "top_k"), ("top_k=abc", "top_k"), ("top_k=11", "top_k"),
+    ("top_k=%C2%B2", "top_k"),  # "²": str.isdigit() says yes, int() says no
     ("preprocess=magic", "preprocess"), ("topk=3", "unknown parameter"),
     ("min_confidence=1.5", "min_confidence"), ("min_confidence=x", "min_confidence"),
 ])

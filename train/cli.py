@@ -53,7 +53,7 @@ METRICS_FILE = "metrics.json"
               help="Stop when validation loss stops improving; keep the best weights.")
 @click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience,
               show_default=True)
-@click.option("--renders", type=click.IntRange(min=0), default=None,
+@click.option("--renders", type=click.IntRange(min=20), default=None,
               help="Photo renders of training images to add (recipes that render).  "
                    "[default: the recipe's]")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress.")

@@ -31,7 +31,6 @@ import colorsys
 import io
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -540,17 +539,6 @@ def _perspective_coeffs(src: list[tuple[float, float]], dst: list[tuple[float, f
 def rng_for(seed: int, split: str, index: int) -> Rng:
     """The generator of one render: depends only on (seed, split, image index)."""
     return np.random.default_rng([seed, SPLIT_CODES[split], index])
-
-
-def render_indexed(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, seed: int,
-                   split: str) -> list[bytes]:
-    """Render ``images[i]`` for each ``i`` in ``indices`` (one process; see :mod:`renders`)."""
-    return [render(images[i], int(labels[i]), rng_for(seed, split, int(i))) for i in indices]
-
-
-def describe() -> dict[str, Any]:
-    """What a cache key or a metrics file records about the renderer."""
-    return {"render_version": RENDER_VERSION, "canvas": list(CANVAS)}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -104,7 +104,7 @@ def label_of(record: dict[str, Any]) -> str:
 
 def is_unsure(record: dict[str, Any]) -> bool:
     """True when the answer says the model was unsure (v2's ``"status": "unsure"``)."""
-    return record.get("status") == "unsure" or record.get("unsure") is True
+    return record.get("status") == "unsure"
 
 
 def status_of(error: UserError) -> int:

@@ -15,8 +15,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from fmnist_edge.edge import photo
-from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.cli_options import check_input_shape
 from fmnist_edge.edge.model import EdgeModel
 from fmnist_edge.edge.serve.answer import Classifier, Options
 from fmnist_edge.edge.serve.app import Service, Settings, create_app
@@ -34,11 +33,7 @@ KEEP_ALIVE_S = 5
 def build(model_path: Path, backend: str | None, threads: int | None, settings: Settings,
           camera: str | None, fps: float, loop_video: bool) -> Service:
     """Open the model (hash-checked) and, if asked, prepare the camera thread."""
-    model = EdgeModel.open(model_path, backend, threads)
-    expected = model.manifest.preprocessing.size
-    if expected != photo.SHAPE:
-        raise UserError(f"{model.manifest.root}: the model expects {expected} images; "
-                        f"this runner makes {photo.SHAPE}")
+    model = check_input_shape(EdgeModel.open(model_path, backend, threads))
     classifier = Classifier(model)
     classifier.warm_up()
     metrics = ServeMetrics()

@@ -43,7 +43,7 @@ def options(params: QueryParams, default: answer.Options, classes: int) -> answe
     if unknown:
         raise ApiError(400, f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMETERS)})")
     top_k = params.get("top_k", str(default.top_k))
-    if not top_k.isdigit() or not 1 <= int(top_k) <= classes:
+    if not (top_k.isascii() and top_k.isdigit()) or not 1 <= int(top_k) <= classes:
         raise ApiError(400, f"top_k must be a whole number from 1 to {classes}, got {top_k!r}")
     method = params.get("preprocess", default.method)
     if method not in answer.METHODS:
