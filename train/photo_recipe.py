@@ -6,7 +6,10 @@ On top of the tutorial's data:
 - **renders of training-split images** (:mod:`fmnist_edge.train.render`), each run through the
   device pipeline (:mod:`fmnist_edge.train.rendered`), so the model learns the garments as the
   device will show them: imperfect masks, shadows, a hanger, a cut-off sleeve, uneven light;
-- **renders of validation-split images**, added to the validation data: the best epoch is
+- **views of every training-split image** (:mod:`fmnist_edge.train.views`), twice: the
+  garment's outline drawn the way the device draws a photo of it, spread out as clothes lying
+  flat are, creased, its inside flattened or patterned, a shoe sometimes doubled into a pair;
+- **renders and views of validation-split images**, added to the validation data: the best epoch is
   chosen on originals and renders together (best-validation weights are kept), and the
   temperature and the suggested ``min_confidence`` are fitted on them
   (:mod:`fmnist_edge.train.confidence`).
@@ -24,10 +27,13 @@ from typing import Any
 import numpy as np
 
 from fmnist_edge.edge import dataset, metrics, photo
-from fmnist_edge.train import confidence, fit, models, rendered
+from fmnist_edge.train import confidence, fit, models, rendered, views
 
 #: Renders of validation images per render of a training image.
 VAL_SHARE = 0.25
+#: Views (:mod:`views`) of each training-split image; the validation split gets one view of
+#: as many images as it gets renders.
+VIEW_COPIES = 2
 #: Adam's starting learning rate (Keras' default, the tutorial's), decayed to 0 by the end.
 LEARNING_RATE = 1e-3
 
@@ -42,6 +48,11 @@ def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
     # asks the model, so a black picture labelled "Coat" would only teach it noise.
     tr, tr_px = _found(tr, tr_px)
     va, va_px = _found(va, va_px)
+    tr_views = np.tile(data.train_index, VIEW_COPIES)
+    tr_px = np.concatenate([tr_px, views.many(train.images, train.labels, data.train_index,
+                                              cfg.seed, VIEW_COPIES)])
+    va_px = np.concatenate([va_px, views.many(train.images, train.labels, va, cfg.seed, 1)])
+    tr, va = np.concatenate([tr, tr_views]), np.concatenate([va, va])
     return replace(
         data,
         x_train=np.concatenate([data.x_train, fit.scale(tr_px)]),
