@@ -29,6 +29,9 @@ class Augment:
     shift: float = 2.0  # pixels, uniform in [-shift, shift] per axis
     scale: float = 0.10  # relative, uniform zoom in [1 - scale, 1 + scale]
     flip: bool = True  # horizontal mirror with probability 0.5
+    #: Shifts by whole pixels (uniform over -shift..shift): no resampling blur, the images
+    #: stay as sharp as the test images; the choice for the teacher and the students.
+    whole_pixels: bool = False
 
     @property
     def active(self) -> bool:
@@ -51,8 +54,13 @@ def transform(x: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarr
     """Apply one random affine map per image of ``x`` (N, H, W) float32."""
     n = len(x)
     scale = rng.uniform(1 - aug.scale, 1 + aug.scale, n).astype(np.float32)
-    dx = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
-    dy = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
+    if aug.whole_pixels:
+        reach = int(aug.shift)
+        dx = rng.integers(-reach, reach + 1, n).astype(np.float32)
+        dy = rng.integers(-reach, reach + 1, n).astype(np.float32)
+    else:
+        dx = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
+        dy = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
     flip = rng.random(n) < 0.5 if aug.flip else np.zeros(n, dtype=bool)
     out = np.empty_like(x)
     for start in range(0, n, CHUNK):
