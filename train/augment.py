@@ -82,8 +82,8 @@ def _affine(x: np.ndarray, scale: np.ndarray, dx: np.ndarray, dy: np.ndarray,
     src_y = np.broadcast_to(src_y, (n, h, w))
     # A one-pixel black border, so every out-of-frame sample reads zero.
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
-    src_y = np.clip(src_y + 1, 0, h + 1 - 1e-4)
-    src_x = np.clip(src_x + 1, 0, w + 1 - 1e-4)
+    src_y = np.clip(src_y + 1, 0, h + 1)
+    src_x = np.clip(src_x + 1, 0, w + 1)
     y0 = np.floor(src_y).astype(np.int32)
     x0 = np.floor(src_x).astype(np.int32)
     wy = (src_y - y0).astype(np.float32)
