@@ -9,6 +9,12 @@ On top of the tutorial's data:
 - **views of every training-split image** (:mod:`fmnist_edge.train.views`), twice: the
   garment's outline drawn the way the device draws a photo of it, spread out as clothes lying
   flat are, creased, its inside flattened or patterned, a shoe sometimes doubled into a pair;
+- **distillation**: a small CNN teacher (:mod:`fmnist_edge.train.teacher`, never shipped) is
+  trained first on all of it; each MLP learns from targets that are 70 % the teacher's
+  softened probabilities (temperature 2) and 30 % the label.  Measured in one run each on
+  the same data: +0.08 / +0.04 on real photos and +0.8 / +0.7 points on the Fashion-MNIST
+  test set for first / second over labels alone (a CNN sees the garment's shape where the
+  MLP sees pixels; its soft targets pass some of that on);
 - **renders and views of validation-split images**, added to the validation data: the best epoch is
   chosen on originals and renders together (best-validation weights are kept), and the
   temperature and the suggested ``min_confidence`` are fitted on them
@@ -20,20 +26,27 @@ Fashion-MNIST accuracy does not pay for the photo robustness.
 
 from __future__ import annotations
 
+import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from fmnist_edge.edge import dataset, metrics, photo
-from fmnist_edge.train import confidence, fit, models, rendered, views
+from fmnist_edge.train import confidence, fit, models, rendered, teacher, views
 
 #: Renders of validation images per render of a training image.
 VAL_SHARE = 0.25
 #: Views (:mod:`views`) of each training-split image; the validation split gets one view of
 #: as many images as it gets renders.
 VIEW_COPIES = 2
+#: The teacher: the improved recipe's CNN made smaller (one convolution per block, 128
+#: hidden units, 6 epochs), as it reads three and a half times the images.
+TEACHER = teacher.TeacherConfig(convs_per_block=1, hidden=128, epochs=6)
+#: Share of the teacher's softened probabilities in each target (the rest is the label),
+#: and the temperature that softens them.
+ALPHA, TEMPERATURE = 0.7, 2.0
 #: Adam's starting learning rate (Keras' default, the tutorial's), decayed to 0 by the end.
 LEARNING_RATE = 1e-3
 
@@ -99,11 +112,15 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
     best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                          patience=cfg.epochs, restore_best_weights=True)
     start = time.perf_counter()
-    hist = model.fit(data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+    lesson = _lesson(data, cfg, verbose)
+    fit.make_deterministic(cfg.seed)  # the same batches whether the teacher ran now or before
+    targets = ALPHA * lesson.soft + (1 - ALPHA) * data.y_train
+    hist = model.fit(data.x_train, targets, epochs=cfg.epochs, batch_size=cfg.batch_size,
                      validation_data=(data.x_val, data.y_val), callbacks=[best],
                      shuffle=True, verbose=verbose)
     seconds = time.perf_counter() - start
     result = fit.evaluate(model, name, data, hist.history, seconds)
+    result["teacher"] = lesson.record
     val_probs = model.predict(data.x_val, batch_size=1024, verbose=0)
     photo_probs = model.predict(data.x_val_photo, batch_size=1024, verbose=0)
     val_labels = data.y_val.argmax(axis=1)
@@ -116,3 +133,55 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
         calibration=confidence.calibrate(val_probs, val_labels, photo_probs, data.y_val_photo),
     )
     return model, result
+
+
+@dataclass
+class Lesson:
+    """The teacher's softened probabilities for one training set, and what the teacher was."""
+
+    data: fit.Data
+    soft: np.ndarray
+    record: dict[str, Any]
+
+
+_lesson_kept: Lesson | None = None
+
+
+def _lesson(data: fit.Data, cfg: fit.TrainConfig, verbose: int) -> Lesson:
+    """Train the teacher on ``data`` once (both models learn from the same one)."""
+    global _lesson_kept
+    if _lesson_kept is not None and _lesson_kept.data is data:
+        return _lesson_kept
+    from fmnist_edge.train import recipes
+
+    epochs = max(1, round(TEACHER.epochs * cfg.epochs / recipes.get("photo").epochs))
+    labels = data.y_train.argmax(axis=1)
+
+    def epoch_data(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        order = np.random.default_rng([cfg.seed, 2_000_000 + epoch]).permutation(len(labels))
+        return data.x_train[order], labels[order]
+
+    fit.make_deterministic(cfg.seed)
+    start = time.perf_counter()
+    model, val = teacher.fit(epoch_data, data.x_val, data.y_val.argmax(axis=1),
+                             replace(TEACHER, epochs=epochs), cfg.batch_size,
+                             _echo if verbose else _silent)
+    soft = _softmax(teacher.logits(model, data.x_train) / TEMPERATURE)
+    record = {"val_accuracy": val, "epochs": epochs, "params": int(model.count_params()),
+              "alpha": ALPHA, "temperature": TEMPERATURE,
+              "train_seconds": round(time.perf_counter() - start, 2)}
+    _lesson_kept = Lesson(data, soft.astype(np.float32), record)
+    return _lesson_kept
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _echo(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:
+    """No progress output (``--quiet``)."""
