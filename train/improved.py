@@ -23,7 +23,6 @@ the shipped model's own layers; the saved model is exactly :func:`models.build`.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -123,7 +122,7 @@ class Session:
         """A student's epoch from the pool: images, labels, teacher probabilities at T."""
         perm = self.order(epoch)
         x, logits = self._get_pool().epoch(self.seed, epoch, perm)
-        soft = None if logits is None else _softmax(logits / self.cfg.temperature)
+        soft = None if logits is None else teacher.softened(logits, self.cfg.temperature)
         return x, self.y_train[perm], soft
 
     def _get_pool(self) -> pool.Pool:
@@ -274,12 +273,6 @@ def _record(s: Student, history: dict[str, list[float]], data: Data, epoch: int)
         s.best_acc, s.best_epoch, s.best_weights = acc, epoch + 1, s.model.get_weights()
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _logits_layer() -> Any:
     import keras
 
@@ -319,7 +312,7 @@ def train_one(name: str, data: Data, cfg: TrainConfig, verbose: int = 2
     recipe = scaled(ImprovedConfig(), cfg.epochs, cfg.batch_size)
     if (_session is None or _session.data is not data or _session.cfg != recipe
             or _session.seed != cfg.seed):
-        _session = Session(data, recipe, cfg.seed, _echo if verbose else _silent)
+        _session = Session(data, recipe, cfg.seed, teacher.progress(verbose))
     return _session.train_student(name)
 
 
@@ -334,9 +327,3 @@ def scaled(recipe: ImprovedConfig, epochs: int, batch_size: int) -> ImprovedConf
                    teacher=replace(recipe.teacher, epochs=teacher_epochs))
 
 
-def _echo(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _silent(message: str) -> None:
-    """No progress output (``--quiet``)."""

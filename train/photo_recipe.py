@@ -16,7 +16,7 @@ On top of the tutorial's data:
   test set for first / second over labels alone (a CNN sees the garment's shape where the
   MLP sees pixels; its soft targets pass some of that on);
 - **renders and views of validation-split images**, added to the validation data: the best epoch is
-  chosen on originals and renders together (best-validation weights are kept), and the
+  chosen on originals, renders and views together (best-validation weights are kept), and the
   temperature and the suggested ``min_confidence`` are fitted on them
   (:mod:`fmnist_edge.train.confidence`).
 
@@ -26,7 +26,6 @@ Fashion-MNIST accuracy does not pay for the photo robustness.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -111,9 +110,9 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
     # Never stops (patience = every epoch); only keeps the best epoch's weights for the end.
     best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                          patience=cfg.epochs, restore_best_weights=True)
-    start = time.perf_counter()
     lesson = _lesson(data, cfg, verbose)
     fit.make_deterministic(cfg.seed)  # the same batches whether the teacher ran now or before
+    start = time.perf_counter()
     targets = ALPHA * lesson.soft + (1 - ALPHA) * data.y_train
     hist = model.fit(data.x_train, targets, epochs=cfg.epochs, batch_size=cfg.batch_size,
                      validation_data=(data.x_val, data.y_val), callbacks=[best],
@@ -165,23 +164,11 @@ def _lesson(data: fit.Data, cfg: fit.TrainConfig, verbose: int) -> Lesson:
     start = time.perf_counter()
     model, val = teacher.fit(epoch_data, data.x_val, data.y_val.argmax(axis=1),
                              replace(TEACHER, epochs=epochs), cfg.batch_size,
-                             _echo if verbose else _silent)
-    soft = _softmax(teacher.logits(model, data.x_train) / TEMPERATURE)
+                             teacher.progress(verbose))
+    soft = teacher.softened(teacher.logits(model, data.x_train), TEMPERATURE)
     record = {"val_accuracy": val, "epochs": epochs, "params": int(model.count_params()),
               "alpha": ALPHA, "temperature": TEMPERATURE,
               "train_seconds": round(time.perf_counter() - start, 2)}
-    _lesson_kept = Lesson(data, soft.astype(np.float32), record)
+    _lesson_kept = Lesson(data, soft, record)
     return _lesson_kept
 
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _echo(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _silent(message: str) -> None:
-    """No progress output (``--quiet``)."""

@@ -11,6 +11,7 @@ stronger the teacher, the more a student can copy (a 0.906 teacher left the stud
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,3 +90,18 @@ def fit(epoch_data: Callable[[int], tuple[np.ndarray, np.ndarray]], x_val: np.nd
 def logits(model: Any, x: np.ndarray) -> np.ndarray:
     """The teacher's logits for ``x`` (N, 28, 28) as float32."""
     return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
+
+
+def softened(teacher_logits: np.ndarray, temperature: float) -> np.ndarray:
+    """The teacher's probabilities at ``temperature`` (softmax of logits / T), float32: the
+    soft targets both distilling recipes train on."""
+    z = teacher_logits / temperature
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def progress(verbose: int) -> Callable[[str], None]:
+    """Where the teacher's per-epoch lines go: stderr, or nowhere under ``--quiet``."""
+    if verbose:
+        return lambda message: print(message, file=sys.stderr, flush=True)
+    return lambda _message: None
