@@ -361,13 +361,25 @@ def _segmented(img: Image.Image) -> np.ndarray:
     if not garment.found:
         return np.zeros(SHAPE, np.uint8)
     mask = _upsample(garment.mask, work.size)
+    grey = np.asarray(work.convert("L"), np.float32)
+    negate = not _already_light_on_dark(grey, mask)
+    return draw_garment(garment_tone(grey, mask > 0.5, negate), mask)
+
+
+def draw_garment(tone: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Draw a cut-out garment the way Fashion-MNIST draws one: (28, 28) uint8.
+
+    ``tone`` is the garment's grey (already light on dark, :func:`garment_tone`) and
+    ``mask`` its 0..1 mask (1 = garment), both (h, w) at any size.  The garment is masked
+    onto black, cropped to the mask, a shoe turned to face left, scaled so its longest edge
+    is 28 and centred.  The training recipes draw their photo-like views of dataset images
+    with this same function, so what they learn from is drawn as the device draws.
+    """
     ys, xs = np.nonzero(mask > 0.5)
     if ys.size == 0:
         return np.zeros(SHAPE, np.uint8)
-    grey = np.asarray(work.convert("L"), np.float32)
-    tone = _garment_tone(grey, mask > 0.5, not _already_light_on_dark(grey, mask)) * mask
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    cut = Image.fromarray(np.clip(np.rint(tone), 0, 255).astype(np.uint8)).crop(box)
+    cut = Image.fromarray(np.clip(np.rint(tone * mask), 0, 255).astype(np.uint8)).crop(box)
     cut = _face_left(cut)
     cut = cut.resize(_fit(cut.size), Image.Resampling.LANCZOS)
     canvas = Image.new("L", _PIL_SIZE, 0)
@@ -406,7 +418,7 @@ def _already_light_on_dark(grey: np.ndarray, mask: np.ndarray) -> bool:
     return bool(outside.size) and float(np.median(outside)) < DARK_BACKGROUND
 
 
-def _garment_tone(grey: np.ndarray, inside: np.ndarray, negate: bool) -> np.ndarray:
+def garment_tone(grey: np.ndarray, inside: np.ndarray, negate: bool) -> np.ndarray:
     """The garment's grey, negated, its median moved to the dataset's median garment tone
     and its spread scaled towards the dataset's (within :data:`TONE_GAIN`).
 

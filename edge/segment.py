@@ -288,7 +288,7 @@ def _clean(mask: np.ndarray, score: np.ndarray) -> np.ndarray:
     still the T-shirt)."""
     opened = _morph(_morph(mask, ImageFilter.MinFilter(3)), ImageFilter.MaxFilter(3))
     kept = _main_regions(opened, score)
-    return _fill_holes(kept)
+    return fill_holes(kept)
 
 
 def _morph(mask: np.ndarray, op: ImageFilter.Filter) -> np.ndarray:
@@ -356,7 +356,7 @@ def _main_regions(mask: np.ndarray, score: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.asarray(keep) + 1)
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
+def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill every background pocket that does not reach the frame's edge."""
     outside = ~mask
     labels, count = label_regions(outside)

@@ -37,8 +37,8 @@ TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-liter
          "fmnist-edge")
 
 #: Where the calibration in a manifest comes from (see train.confidence).
-CALIBRATION_FITTED_ON = ("validation split: temperature on originals + renders; "
-                         "min_confidence and ECE on the renders")
+CALIBRATION_FITTED_ON = ("validation split: temperature on originals + renders + views; "
+                         "min_confidence and ECE on the renders and views")
 
 #: One unit of export work: which exporter writes which precision.
 ExportStep = tuple[Exporter, str]

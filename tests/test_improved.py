@@ -15,7 +15,7 @@ import pytest
 
 from fmnist_edge.edge import dataset
 from fmnist_edge.edge.cli_util import run
-from fmnist_edge.train import augment, models, recipes
+from fmnist_edge.train import augment, improved, models, pool, recipes
 from fmnist_edge.train.cli import cli as train_cli
 
 QUICK = ["--recipe", "improved", "--epochs", "3", "--subset", "3000", "--quiet"]
@@ -49,6 +49,36 @@ def test_augmentation_keeps_the_garment(images: np.ndarray) -> None:
     assert np.all(np.abs(moved_ink / ink - 1) < 0.25)
     overlap = (np.minimum(images, moved).sum(axis=(1, 2)) / ink)
     assert np.median(overlap) > 0.7
+
+
+def test_whole_pixel_shifts_move_pixels_without_blur(images: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    moved = augment.transform(images, augment.Augment(2, 0, False, whole_pixels=True), rng)
+    # every output pixel is an input pixel (or the black border): nothing resampled
+    for m, x in zip(moved[:20], images[:20], strict=True):
+        assert np.isin(m, np.append(x, 0)).all()
+    assert any(not np.array_equal(m, x) for m, x in zip(moved, images, strict=True))
+
+
+def test_pool_pairs_each_view_with_its_own_logits(images: np.ndarray) -> None:
+    def ink(x: np.ndarray) -> np.ndarray:  # a stand-in reader whose answer depends on the view
+        return np.stack([x[:, :, :14].sum(axis=(1, 2)), x[:, :, 14:].sum(axis=(1, 2))], axis=1)
+
+    views = pool.build(images, augment.Augment(1, 0, True, True), 4, 777, ink)
+    assert views.images.shape == (4, *images.shape) and np.array_equal(views.images[0], images)
+    order = np.random.default_rng(0).permutation(len(images))
+    x, logits = views.epoch(777, 5, order)
+    assert logits is not None and np.allclose(logits, ink(x), atol=1e-4)
+    again, _ = views.epoch(777, 5, order)
+    assert np.array_equal(x, again)  # fixed by (seed, epoch)
+    assert not np.array_equal(x, views.epoch(777, 6, order)[0])
+    assert not np.array_equal(x, images[order])  # views other than the originals are drawn
+
+
+def test_short_runs_scale_the_teacher_too() -> None:
+    recipe = improved.ImprovedConfig()
+    assert improved.scaled(recipe, recipe.epochs, recipe.batch_size) == recipe
+    assert improved.scaled(recipe, 3, 128).teacher.epochs == 1
 
 
 @pytest.fixture(scope="module")

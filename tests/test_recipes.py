@@ -17,7 +17,7 @@ from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.cli_util import run
 from fmnist_edge.export import bundle
 from fmnist_edge.export.cli import cli as export_cli
-from fmnist_edge.train import confidence, recipes, rendered
+from fmnist_edge.train import confidence, photo_recipe, recipes, rendered
 from fmnist_edge.train.cli import cli as train_cli
 
 pytestmark = pytest.mark.slow
@@ -57,10 +57,15 @@ def test_photo_recipe_trains_renders_and_calibrates(photo_run: Path) -> None:
     m = json.loads((photo_run / "metrics.json").read_text())["models"]["first"]
     assert m["recipe"] == "photo" and m["pipeline_version"] == rendered.pipeline_version()
     assert m["keras_sha256"] == hashing.sha256_of(photo_run / "first.keras")
-    # 70 % of 1,500 originals plus up to 300 renders (those where the pipeline found a
-    # garment); a quarter as many rendered validation images
-    assert 1050 + 200 <= m["train_images"] <= 1050 + 300
-    assert 50 <= m["photo_val_images"] <= 75
+    # 70 % of 1,500 originals, two views of each, plus up to 300 renders (those where the
+    # pipeline found a garment); a quarter as many rendered validation images, and a view
+    # of each of those validation images
+    views = photo_recipe.VIEW_COPIES * 1050
+    assert 1050 + views + 200 <= m["train_images"] <= 1050 + views + 300
+    assert 2 * 50 <= m["photo_val_images"] <= 2 * 75
+    # the teacher ran (scaled to the short run: one epoch) and its lesson is recorded
+    assert m["teacher"]["epochs"] == 1 and m["teacher"]["alpha"] == photo_recipe.ALPHA
+    assert m["teacher"]["params"] > 100_000  # a CNN, not one of the shipped MLPs
     assert m["test_accuracy"] > 0.5  # learnt something in 3 short epochs
     assert 1 <= m["best_epoch_by_val_accuracy"] <= 3
     cal = m["calibration"]

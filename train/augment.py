@@ -29,6 +29,9 @@ class Augment:
     shift: float = 2.0  # pixels, uniform in [-shift, shift] per axis
     scale: float = 0.10  # relative, uniform zoom in [1 - scale, 1 + scale]
     flip: bool = True  # horizontal mirror with probability 0.5
+    #: Shifts by whole pixels (uniform over -shift..shift): no resampling blur, the images
+    #: stay as sharp as the test images; the choice for the teacher and the students.
+    whole_pixels: bool = False
 
     @property
     def active(self) -> bool:
@@ -51,8 +54,13 @@ def transform(x: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarr
     """Apply one random affine map per image of ``x`` (N, H, W) float32."""
     n = len(x)
     scale = rng.uniform(1 - aug.scale, 1 + aug.scale, n).astype(np.float32)
-    dx = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
-    dy = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
+    if aug.whole_pixels:
+        reach = int(aug.shift)
+        dx = rng.integers(-reach, reach + 1, n).astype(np.float32)
+        dy = rng.integers(-reach, reach + 1, n).astype(np.float32)
+    else:
+        dx = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
+        dy = rng.uniform(-aug.shift, aug.shift, n).astype(np.float32)
     flip = rng.random(n) < 0.5 if aug.flip else np.zeros(n, dtype=bool)
     out = np.empty_like(x)
     for start in range(0, n, CHUNK):
@@ -74,8 +82,8 @@ def _affine(x: np.ndarray, scale: np.ndarray, dx: np.ndarray, dy: np.ndarray,
     src_y = np.broadcast_to(src_y, (n, h, w))
     # A one-pixel black border, so every out-of-frame sample reads zero.
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
-    src_y = np.clip(src_y + 1, 0, h + 1 - 1e-4)
-    src_x = np.clip(src_x + 1, 0, w + 1 - 1e-4)
+    src_y = np.clip(src_y + 1, 0, h + 1)
+    src_x = np.clip(src_x + 1, 0, w + 1)
     y0 = np.floor(src_y).astype(np.int32)
     x0 = np.floor(src_x).astype(np.int32)
     wy = (src_y - y0).astype(np.float32)

@@ -74,7 +74,7 @@ RECIPES: dict[str, Recipe] = {
         name="improved", epochs=ImprovedConfig.epochs, prepare=_as_loaded,
         train_one=_improved_train_one,
         summary="distilled from a small CNN teacher trained in the same run (never shipped), "
-                "label smoothing, AdamW with a cosine schedule, best-validation weights"),
+                "AdamW with a cosine schedule, best-validation weights"),
 }
 
 #: The recipe ``fmnist-train`` uses unless told otherwise (the tutorial, reproduced).

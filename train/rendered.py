@@ -72,7 +72,7 @@ def pixels(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: s
             return np.asarray(z["pixels"])
     jpegs = renders(images, labels, indices, split, seed, workers)
     chunks = [jpegs[i:i + _CHUNK] for i in range(0, len(jpegs), _CHUNK)]
-    result = _map(to_device_pixels, chunks, workers)
+    result = pool_map(to_device_pixels, chunks, workers)
     out = np.concatenate(result) if result else np.zeros((0, *photo.SHAPE), np.uint8)
     _save(path, pixels=out)
     return out
@@ -97,10 +97,10 @@ def _parallel(images: np.ndarray, labels: np.ndarray, indices: np.ndarray,
               split: str, seed: int, workers: int) -> list[bytes]:
     jobs = [(images[indices[s:s + _CHUNK]], labels[indices[s:s + _CHUNK]],
              indices[s:s + _CHUNK], seed, split) for s in range(0, len(indices), _CHUNK)]
-    return [b for chunk in _map(_render_chunk, jobs, workers) for b in chunk]
+    return [b for chunk in pool_map(_render_chunk, jobs, workers) for b in chunk]
 
 
-def _map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> list[Any]:
+def pool_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> list[Any]:
     """``map`` over a small spawn pool (never fork: the parent may hold TensorFlow threads)."""
     workers = max(1, min(workers, MAX_WORKERS, len(jobs)))
     if workers == 1:
