@@ -2,8 +2,9 @@
 
 The device pipeline (:mod:`fmnist_edge.edge.photo`) cuts a garment out of a photo and draws
 it as the dataset would.  What comes out still differs from the dataset's studio shots in
-ways the renders (:mod:`fmnist_edge.train.render`) do not teach, measured on the pipeline's
-output for phone photos against the dataset's training images:
+ways the renders (:mod:`fmnist_edge.train.render`) do not teach, seen in the pipeline's
+output for phone photos (the development photos, looked at and measured, never trained on:
+the ranges below are broad, not fitted to them) against the dataset's training images:
 
 - **proportions**: a garment lying flat on a bed or a floor spreads out.  The median
   width/height of the garment's box is 0.98 for T-shirts (dataset 0.79), 0.64 for trousers
