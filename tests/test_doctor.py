@@ -104,3 +104,14 @@ def test_picamera2_venv_trap_is_named(tmp_path: Path, monkeypatch: pytest.Monkey
     check = next(c for c in doctor.camera_checks() if c.name == "picamera2")
     assert not check.ok and not check.essential
     assert "cannot see it" in check.fix and "--system-site-packages" in check.fix
+
+
+def test_parity_allows_sampling_noise_not_a_broken_runtime() -> None:
+    # export agreed on 98.65 %: 2 of 50 (96 %) is chance, 10 of 50 (80 %) is not
+    assert doctor.parity_ok(0.96, 0.9865, 50)
+    assert not doctor.parity_ok(0.80, 0.9865, 50)
+    # on 500 images the allowance narrows: 96 % is too far below 98.65 % there
+    assert doctor.parity_ok(0.975, 0.9865, 500)
+    assert not doctor.parity_ok(0.96, 0.9865, 500)
+    # a bundle that agreed 100 % still tolerates one odd image, not five
+    assert doctor.parity_ok(0.98, 1.0, 50) and not doctor.parity_ok(0.90, 1.0, 50)
