@@ -163,7 +163,8 @@ def _pattern(rng: np.random.Generator, side: int) -> np.ndarray:
         v = -xx * np.sin(angle) + yy * np.cos(angle)
         return ((np.floor(u / period) + np.floor(v / period)) % 2).astype(np.float32)
     if kind == 2:
-        blotches = _smooth_noise(rng, side, side)
+        blotches = _resize(rng.normal(size=(4, 4)).astype(np.float32), side,
+                           Image.Resampling.BICUBIC)
         return (blotches - blotches.min()) / max(float(np.ptp(blotches)), 1e-3)
     cy, cx = rng.uniform(0.3, 0.55) * side, rng.uniform(0.35, 0.65) * side
     ry, rx = rng.uniform(0.06, 0.2) * side, rng.uniform(0.08, 0.25) * side
@@ -208,10 +209,4 @@ def _reshape(value: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
             img = img.filter(ImageFilter.MaxFilter(3) if grow > 0 else ImageFilter.MinFilter(3))
         out.append(np.asarray(img, np.float32) / (255 if is_mask else 1))
     return out[0], out[1]
-
-
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int = 4) -> np.ndarray:
-    """Unit-scale noise that varies smoothly over the frame (a few bumps across)."""
-    coarse = rng.normal(size=(cells, cells)).astype(np.float32)
-    return np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC))
 
