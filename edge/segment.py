@@ -14,9 +14,10 @@ better and about five times faster than OpenCV's GrabCut on the same copy):
    one colour (:func:`_lighting_gain`).
 2. **Colour models.**  Pixels are binned by colour (YCbCr: coarse luma, finer chroma).  The
    background model is the border ring, also one luma bin darker (a shadow on the floor is
-   floor).  The garment model is the inside of the frame, weighted towards the centre, with
-   the background's share taken out (:func:`_unmix`), so a garment covering a tenth of the
-   frame still gets a model of its own.  Both are *normalised* histograms, so a garment
+   floor) and, less, one lighter (a fold catching the light).  The garment model is the
+   inside of the frame, weighted towards the centre, with the background's share taken out
+   (:func:`_unmix`), so a garment covering a tenth of the frame still gets a model of its
+   own.  Both are *normalised* histograms, so a garment
    touching the border (a sleeve in the ring) barely dents the background model.
 3. **Posterior with a spatial prior.**  Each pixel gets P(garment | colour), mixed with a
    weak prior (the centre first, then where the previous round put the garment) and
@@ -65,6 +66,10 @@ FIRST_THRESHOLD = 0.6
 
 #: How much of each background colour is also expected one luma bin darker (shadows).
 SHADOW_WEIGHT = 0.5
+#: ... and one luma bin lighter (a fold of a sheet catching the light, a paler floor tile:
+#: the lighting fit evens out gradients, not patches).  Without it a stricter first round
+#: (:data:`FIRST_THRESHOLD`) took the palest tiles of an empty floor for a garment.
+HIGHLIGHT_WEIGHT = 0.25
 
 #: Less of the frame than this is "no garment" (a crumb, a speck of noise).
 MIN_AREA = 0.01
@@ -241,10 +246,11 @@ def _smooth(hist: np.ndarray) -> np.ndarray:
 
 
 def _shadowed(background: np.ndarray) -> np.ndarray:
-    """The background model, also in shadow: each colour is also expected one luma bin
-    (32 levels) darker, at half the weight (a garment's shadow on the floor is floor)."""
+    """The background model, also in shadow and in light: each colour is also expected one
+    luma bin (32 levels) darker, at half the weight (a garment's shadow on the floor is
+    floor), and one lighter, at a quarter (:data:`HIGHLIGHT_WEIGHT`)."""
     cube = background.reshape(_LUMA_BINS, _CHROMA_BINS, _CHROMA_BINS)
-    out = cube + SHADOW_WEIGHT * _shift(cube, -1, 0)
+    out = cube + SHADOW_WEIGHT * _shift(cube, -1, 0) + HIGHLIGHT_WEIGHT * _shift(cube, 1, 0)
     flat = out.ravel()
     return flat / flat.sum()
 
