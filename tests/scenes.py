@@ -55,6 +55,14 @@ def studio(rng: np.random.Generator) -> np.ndarray:
         np.float32)
 
 
+def dark_carpet(rng: np.random.Generator) -> np.ndarray:
+    """A dark grey carpet in dim light: nearly black, but not a dataset image's black."""
+    y, x = np.mgrid[0:SCENE[0], 0:SCENE[1]].astype(np.float32)
+    blotch = 1 + 0.12 * np.sin(x / 37.0) * np.sin(y / 29.0)
+    base = np.array([36, 32, 30], np.float32)
+    return base * blotch[..., None] + rng.normal(0, 4, (*SCENE, 3)).astype(np.float32)
+
+
 BACKGROUNDS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
     "wall": wall, "wood": wood, "tiles": tiles, "stripes": stripes, "studio": studio}
 COLOURS = [(170, 30, 40), (30, 40, 60), (235, 200, 60), (40, 120, 60)]
