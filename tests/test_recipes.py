@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from fmnist_edge.edge import dataset, hashing
+from fmnist_edge.edge import hashing
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.cli_util import run
 from fmnist_edge.export import bundle
 from fmnist_edge.export.cli import cli as export_cli
-from fmnist_edge.train import confidence, photo_recipe, recipes, rendered, teacher
+from fmnist_edge.train import confidence, photo_recipe, recipes, rendered
 from fmnist_edge.train.cli import cli as train_cli
 
 pytestmark = pytest.mark.slow
@@ -67,7 +66,6 @@ def test_photo_recipe_trains_renders_and_calibrates(photo_run: Path) -> None:
     # the teacher ran (scaled to the short run: one epoch) and its lesson is recorded
     assert m["teacher"]["epochs"] == 1 and m["teacher"]["alpha"] == photo_recipe.ALPHA
     assert m["teacher"]["params"] > 100_000  # a CNN, not one of the shipped MLPs
-    assert m["teacher"]["tta"] == list(photo_recipe.TEACHER_TTA)
     assert m["test_accuracy"] > 0.5  # learnt something in 3 short epochs
     assert 1 <= m["best_epoch_by_val_accuracy"] <= 3
     cal = m["calibration"]
@@ -100,20 +98,3 @@ def test_metrics_of_another_model_file_are_not_trusted(photo_run: Path, tmp_path
     digest = hashing.sha256_of(tmp_path / "first.keras")
     assert bundle.training_record(tmp_path / "first.keras", "first", digest) == {}
     assert bundle.training_blocks({}) == {}
-
-
-def test_teacher_answers_are_averaged_over_mirror_and_one_pixel_moves(data_dir: Path) -> None:
-    images = dataset.load_split("test").images[:64].astype(np.float32) / 255
-    moved = teacher._view(images, "right")
-    assert (moved[:, :, 0] == 0).all() and (moved[:, :, 1:] == images[:, :, :-1]).all()
-    assert (teacher._view(images, "up")[:, :-1] == images[:, 1:]).all()
-    model = teacher.build(teacher.TeacherConfig(widths=(4,), convs_per_block=1, hidden=8))
-    views = ("mirror", "left", "down")
-    expected = np.mean([teacher.logits(model, images), teacher.logits(model, images[:, :, ::-1]),
-                        teacher.logits(model, teacher._view(images, "left")),
-                        teacher.logits(model, teacher._view(images, "down"))], axis=0)
-    averaged = teacher.averaged_logits(model, images, views)
-    assert np.allclose(averaged, expected, atol=1e-5)
-    assert not np.allclose(averaged, teacher.logits(model, images), atol=1e-3)
-    with pytest.raises(ValueError, match="unknown test-time view"):
-        teacher.averaged_logits(model, images, ("sideways",))

@@ -46,11 +46,6 @@ VIEW_COPIES = 2
 #: softened at temperature 2 they taught the students little (measured: 0.526 / 0.517 on
 #: real photos, students so unsure that calibration sharpened them, T 0.49).
 TEACHER = teacher.TeacherConfig(convs_per_block=1, hidden=128, epochs=6, label_smoothing=0.0)
-#: The teacher's answers are averaged over a mirror and four one-pixel moves of each image
-#: before softening (:func:`teacher.averaged_logits`): chosen on validation data, the
-#: teacher's own accuracy up on every validation set (originals, photo-like, renders), and
-#: its students' up too (see ``ALPHA``).
-TEACHER_TTA = teacher.TTA_VIEWS
 #: Share of the teacher's softened probabilities in each target (the rest is the label),
 #: and the temperature that softens them.
 ALPHA, TEMPERATURE = 0.7, 2.0
@@ -173,10 +168,9 @@ def _lesson(data: fit.Data, cfg: fit.TrainConfig, verbose: int) -> Lesson:
     model, val = teacher.fit(epoch_data, data.x_val, data.y_val.argmax(axis=1),
                              replace(TEACHER, epochs=epochs), cfg.batch_size,
                              teacher.progress(verbose))
-    soft = teacher.softened(teacher.averaged_logits(model, data.x_train, TEACHER_TTA),
-                            TEMPERATURE)
+    soft = teacher.softened(teacher.logits(model, data.x_train), TEMPERATURE)
     record = {"val_accuracy": val, "epochs": epochs, "params": int(model.count_params()),
-              "alpha": ALPHA, "temperature": TEMPERATURE, "tta": list(TEACHER_TTA),
+              "alpha": ALPHA, "temperature": TEMPERATURE,
               "train_seconds": round(time.perf_counter() - start, 2)}
     _lesson_kept = Lesson(data, soft, record)
     return _lesson_kept

@@ -92,45 +92,6 @@ def logits(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32)
 
 
-#: Test-time views a teacher's answer is averaged over (:func:`averaged_logits`): the image
-#: mirrored and moved one pixel each way.  Every class survives a mirror (see
-#: :mod:`fmnist_edge.train.augment`) and a one-pixel move; the device's own crop is no more
-#: exact than that.
-TTA_VIEWS: tuple[str, ...] = ("mirror", "right", "left", "down", "up")
-_MOVES = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}
-
-
-def averaged_logits(model: Any, x: np.ndarray, views: tuple[str, ...] = TTA_VIEWS
-                    ) -> np.ndarray:
-    """The teacher's logits for ``x`` averaged with its logits for each of ``views``.
-
-    One network's answer for one image wobbles with the pixel grid; the mean over a mirror
-    and four one-pixel moves is a steadier target to copy.  Measured on the photo recipe's
-    teacher: validation accuracy 0.862 → 0.864, photo-like validation images 0.766 → 0.773,
-    1,000 renders of validation images 0.684 → 0.698 (the views computed once, after
-    training: six predictions of the training set instead of one).
-    """
-    total = logits(model, x)
-    for view in views:
-        total += logits(model, _view(x, view))
-    return total / (1 + len(views))
-
-
-def _view(x: np.ndarray, view: str) -> np.ndarray:
-    """``x`` (N, 28, 28) mirrored, or moved one pixel with a black edge coming in."""
-    if view == "mirror":
-        return x[:, :, ::-1]
-    if view not in _MOVES:
-        raise ValueError(f"unknown test-time view {view!r}; choose from mirror, "
-                         f"{', '.join(_MOVES)}")
-    dy, dx = _MOVES[view]
-    out = np.zeros_like(x)
-    h, w = x.shape[1:]
-    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        x[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    return out
-
-
 def softened(teacher_logits: np.ndarray, temperature: float) -> np.ndarray:
     """The teacher's probabilities at ``temperature`` (softmax of logits / T), float32: the
     soft targets both distilling recipes train on."""
