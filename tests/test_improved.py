@@ -15,7 +15,7 @@ import pytest
 
 from fmnist_edge.edge import dataset
 from fmnist_edge.edge.cli_util import run
-from fmnist_edge.train import augment, improved, models, pool, recipes
+from fmnist_edge.train import augment, improved, models, pool, recipes, tta
 from fmnist_edge.train.cli import cli as train_cli
 
 QUICK = ["--recipe", "improved", "--epochs", "3", "--subset", "3000", "--quiet"]
@@ -73,6 +73,29 @@ def test_pool_pairs_each_view_with_its_own_logits(images: np.ndarray) -> None:
     assert np.array_equal(x, again)  # fixed by (seed, epoch)
     assert not np.array_equal(x, views.epoch(777, 6, order)[0])
     assert not np.array_equal(x, images[order])  # views other than the originals are drawn
+
+
+def test_teacher_views_are_the_mirror_and_one_pixel_shifts(images: np.ndarray) -> None:
+    views = {name: tta.view(images, flip, dy, dx) for name, flip, dy, dx in tta.VIEWS}
+    assert np.array_equal(views["image"], images)
+    assert np.array_equal(views["mirror"], images[:, :, ::-1])
+    assert np.array_equal(views["right"][:, :, 1:], images[:, :, :-1])
+    assert np.array_equal(views["up"][:, :-1], images[:, 1:])
+    assert not views["right"][:, :, 0].any() and not views["up"][:, -1].any()  # black comes in
+
+    def ink_left(x: np.ndarray) -> np.ndarray:  # a reader whose answer changes with the view
+        return np.stack([x[:, :, :14].sum(axis=(1, 2)), x.sum(axis=(1, 2))], axis=1)
+
+    assert np.array_equal(tta.averaged(ink_left, images, 1), ink_left(images))
+    both = tta.averaged(ink_left, images, 2)  # image and mirror: left ink becomes half of all
+    assert np.allclose(both[:, 0], both[:, 1] / 2, rtol=1e-4)
+    with pytest.raises(ValueError, match="views"):
+        tta.averaged(ink_left, images, len(tta.VIEWS) + 1)
+
+
+def test_the_first_student_seed_is_the_runs_own() -> None:
+    seeds = [improved.seed_of(777, k) for k in range(3)]
+    assert seeds[0] == 777 and len(set(seeds)) == 3
 
 
 def test_short_runs_scale_the_teacher_too() -> None:
