@@ -98,6 +98,20 @@ def test_the_first_student_seed_is_the_runs_own() -> None:
     assert seeds[0] == 777 and len(set(seeds)) == 3
 
 
+@pytest.mark.slow
+def test_several_student_seeds_keep_the_best_on_validation(data_dir: Path) -> None:
+    from fmnist_edge.train.fit import TrainConfig, load_data
+    from fmnist_edge.train.teacher import TeacherConfig
+
+    data = load_data(TrainConfig(subset=2000))
+    cfg = improved.ImprovedConfig(epochs=2, student_seeds={"first": 2},
+                                  teacher=TeacherConfig(epochs=1))
+    _, result = improved.train(("first",), data, cfg, 777)["first"]
+    by_seed = result["val_accuracy_by_seed"]
+    assert len(by_seed) == 2 and by_seed[result["student_seed"]] == max(by_seed)
+    assert round(result["val_accuracy_max"], 4) == max(by_seed)  # the kept student's record
+
+
 def test_short_runs_scale_the_teacher_too() -> None:
     recipe = improved.ImprovedConfig()
     assert improved.scaled(recipe, recipe.epochs, recipe.batch_size) == recipe
@@ -127,6 +141,7 @@ def test_improved_ships_the_tutorial_architecture(improved_runs: list[Path]) -> 
     m = json.loads((out / "metrics.json").read_text())["models"]["first"]
     assert m["recipe"] == "improved" and m["params"] == models.EXPECTED_PARAMS["first"]
     assert m["recipe_config"]["distill"] and m["teacher"]["params"] > 4 * m["params"]
+    assert m["student_seed"] == 0 and len(m["val_accuracy_by_seed"]) == 1  # one for first
     assert len(m["history"]["val_accuracy"]) == m["epochs_run"] == 3
     assert m["val_accuracy_max"] == m["history"]["val_accuracy"][m["best_epoch_by_val_accuracy"]
                                                                  - 1]

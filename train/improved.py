@@ -15,6 +15,10 @@ view read once by the teacher, so a student gets the teacher's answer for the ve
 sees) are supported and measured, and cost these small MLPs validation accuracy: an MLP
 has no translation invariance, so a shifted garment is one more pattern for its few units.
 
+Two more levers are supported and measured (round 3): soft targets from the teacher's logits
+averaged over a few test-time views (:mod:`tta`; the teacher gains, the students do not), and
+several students per model from different seeds, the best on validation kept.
+
 The teacher is trained once per run and its outputs are kept for the second student
 (:class:`Session`).  Anything used only in training (dropout, the teacher, the logits head
 that reads the shipped softmax layer's weights) lives in a separate training graph built on
