@@ -65,9 +65,9 @@ class ImprovedConfig:
     teacher_views: int = 1
     #: Students trained per model (models not named: one), each from its own initial
     #: weights and batch order; the one with the best validation accuracy is kept (the test
-    #: set chooses nothing).  The 20-minute budget pays for one more student: it goes to
-    #: ``second``, the model with the capacity to copy the teacher (benchmarks/RECIPES.md).
-    student_seeds: dict[str, int] = field(default_factory=lambda: {"second": 2})
+    #: set chooses nothing).  Off: in round 3 the run's own seed was the best every time,
+    #: and each extra student costs 1-2 minutes of the 20-minute budget (RECIPES.md).
+    student_seeds: dict[str, int] = field(default_factory=dict)
     alpha: float = 0.5  # weight of the teacher's soft targets (1 - alpha: the labels)
     temperature: float = 2.0
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
