@@ -48,8 +48,8 @@ def report(results: dict[Key, dict[str, Any]], command: str) -> str:
     lines = ["# Photos: recipes x pipelines x models", "",
              "Every row is `edge-evaluate` on one folder with one bundle (int8 TFLite, "
              "default flags: the manifest's temperature and suggested `min_confidence`) and "
-             "one photo pipeline. `segment` is pipeline v2 (the default), `dataset` the old "
-             "one. Generated on this machine (2 shared x86 cores) by:", "",
+             f"one photo pipeline. `segment` is the default pipeline (`{photo.PIPELINE_VERSION}`), "
+             "`dataset` the old one. Generated on this machine (2 shared x86 cores) by:", "",
              f"    {command}", "",
              "The inputs, from a checkout:", "",
              "    fmnist-train -o artifacts-tutorial && fmnist-export -a artifacts-tutorial "
