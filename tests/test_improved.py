@@ -15,7 +15,7 @@ import pytest
 
 from fmnist_edge.edge import dataset
 from fmnist_edge.edge.cli_util import run
-from fmnist_edge.train import augment, improved, models, pool, recipes
+from fmnist_edge.train import augment, improved, models, pool, recipes, tta
 from fmnist_edge.train.cli import cli as train_cli
 
 QUICK = ["--recipe", "improved", "--epochs", "3", "--subset", "3000", "--quiet"]
@@ -75,6 +75,43 @@ def test_pool_pairs_each_view_with_its_own_logits(images: np.ndarray) -> None:
     assert not np.array_equal(x, images[order])  # views other than the originals are drawn
 
 
+def test_teacher_views_are_the_mirror_and_one_pixel_shifts(images: np.ndarray) -> None:
+    views = {name: tta.view(images, flip, dy, dx) for name, flip, dy, dx in tta.VIEWS}
+    assert np.array_equal(views["image"], images)
+    assert np.array_equal(views["mirror"], images[:, :, ::-1])
+    assert np.array_equal(views["right"][:, :, 1:], images[:, :, :-1])
+    assert np.array_equal(views["up"][:, :-1], images[:, 1:])
+    assert not views["right"][:, :, 0].any() and not views["up"][:, -1].any()  # black comes in
+
+    def ink_left(x: np.ndarray) -> np.ndarray:  # a reader whose answer changes with the view
+        return np.stack([x[:, :, :14].sum(axis=(1, 2)), x.sum(axis=(1, 2))], axis=1)
+
+    assert np.array_equal(tta.averaged(ink_left, images, 1), ink_left(images))
+    both = tta.averaged(ink_left, images, 2)  # image and mirror: left ink becomes half of all
+    assert np.allclose(both[:, 0], both[:, 1] / 2, rtol=1e-4)
+    with pytest.raises(ValueError, match="views"):
+        tta.averaged(ink_left, images, len(tta.VIEWS) + 1)
+
+
+def test_the_first_student_seed_is_the_runs_own() -> None:
+    seeds = [improved.seed_of(777, k) for k in range(3)]
+    assert seeds[0] == 777 and len(set(seeds)) == 3
+
+
+@pytest.mark.slow
+def test_several_student_seeds_keep_the_best_on_validation(data_dir: Path) -> None:
+    from fmnist_edge.train.fit import TrainConfig, load_data
+    from fmnist_edge.train.teacher import TeacherConfig
+
+    data = load_data(TrainConfig(subset=2000))
+    cfg = improved.ImprovedConfig(epochs=2, student_seeds={"first": 2},
+                                  teacher=TeacherConfig(epochs=1))
+    _, result = improved.train(("first",), data, cfg, 777)["first"]
+    by_seed = result["val_accuracy_by_seed"]
+    assert len(by_seed) == 2 and by_seed[result["student_seed"]] == max(by_seed)
+    assert round(result["val_accuracy_max"], 4) == max(by_seed)  # the kept student's record
+
+
 def test_short_runs_scale_the_teacher_too() -> None:
     recipe = improved.ImprovedConfig()
     assert improved.scaled(recipe, recipe.epochs, recipe.batch_size) == recipe
@@ -104,6 +141,7 @@ def test_improved_ships_the_tutorial_architecture(improved_runs: list[Path]) -> 
     m = json.loads((out / "metrics.json").read_text())["models"]["first"]
     assert m["recipe"] == "improved" and m["params"] == models.EXPECTED_PARAMS["first"]
     assert m["recipe_config"]["distill"] and m["teacher"]["params"] > 4 * m["params"]
+    assert m["student_seed"] == 0 and len(m["val_accuracy_by_seed"]) == 1  # one for first
     assert len(m["history"]["val_accuracy"]) == m["epochs_run"] == 3
     assert m["val_accuracy_max"] == m["history"]["val_accuracy"][m["best_epoch_by_val_accuracy"]
                                                                  - 1]
