@@ -126,8 +126,8 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
     def targets() -> np.ndarray:
         return ALPHA * _lesson(data, cfg, verbose).soft + (1 - ALPHA) * data.y_train
 
-    model, result = fit.train_one(name, data, cfg, verbose, optimizer=keras.optimizers.Adam(
-        schedule), callbacks=[best], targets=targets)
+    model, result = fit.train_one(name, data, cfg, verbose, callbacks=[best], targets=targets,
+                                  optimizer=keras.optimizers.Adam(schedule))
     result["teacher"] = _lesson(data, cfg, verbose).record  # kept: the teacher ran once
     val_probs = model.predict(data.x_val, batch_size=1024, verbose=0)
     photo_probs = model.predict(data.x_val_photo, batch_size=1024, verbose=0)
