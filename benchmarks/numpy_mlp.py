@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fmnist_edge.edge.npz import softmax
+from fmnist_edge.export.npz import dense_layers
 
 
 @dataclass(frozen=True)
@@ -23,20 +24,13 @@ class NumpyMLP:
 
     @classmethod
     def from_keras(cls, model: Any) -> NumpyMLP:
-        """Copy the Dense layers' weights out of a Keras model (Flatten has none)."""
-        layers = []
-        for layer in model.layers:
-            weights = layer.get_weights()
-            if not weights:
-                continue
-            if len(weights) != 2:
-                raise ValueError(f"{layer.name}: expected a Dense kernel and bias")
-            kernel, bias = weights
-            layers.append((np.ascontiguousarray(kernel, dtype=np.float32),
-                           np.ascontiguousarray(bias, dtype=np.float32)))
-        if not layers:
-            raise ValueError(f"{model.name}: no Dense layers")
-        return cls(tuple(layers))
+        """The Dense layers' weights, read by the npz exporter's own reader.
+
+        One reader, so the floor multiplies exactly the matrices the device's ``.npz`` holds
+        and refuses what that exporter refuses (anything but Flatten/Dense).
+        """
+        return cls(tuple((np.ascontiguousarray(kernel), np.ascontiguousarray(bias))
+                         for kernel, bias, _ in dense_layers(model)))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(N, 28, 28) or (N, 784) float32 in [0, 1] → (N, 10) float32 probabilities."""

@@ -192,3 +192,29 @@ def validation_split(n: int, val_fraction: float = 0.3, seed: int = SEED
     n_val = int(np.ceil(val_fraction * n))
     perm = np.random.RandomState(seed).permutation(n)
     return perm[n_val:], perm[:n_val]
+
+
+def class_shares(count: int, classes: int) -> np.ndarray:
+    """How many of ``count`` images each class gets: ``count // classes``, the first
+    ``count % classes`` classes one more (as equal as whole images allow)."""
+    shares = np.full(classes, count // classes)
+    shares[: count % classes] += 1
+    return shares
+
+
+def balanced_sample(labels: np.ndarray, count: int, rng: np.random.Generator,
+                    classes: np.ndarray | None = None) -> np.ndarray:
+    """Indices into ``labels``, :func:`class_shares` of ``count`` per class, in class order.
+
+    One sampler for every stage that wants a class-balanced subset of a split (the renders
+    of ``fmnist-render``, the int8 calibration images), so equal seeds pick equal images.
+    Images are drawn without replacement; a class with fewer images than its share gives
+    all it has.  ``classes``: the classes sharing ``count`` (default: those in ``labels``).
+    Callers order the result themselves: sorted for a folder, shuffled with ``rng`` to
+    interleave classes.
+    """
+    classes = np.unique(labels) if classes is None else classes
+    picks = [rng.choice(np.flatnonzero(labels == c), size=min(int(n), int((labels == c).sum())),
+                        replace=False)
+             for c, n in zip(classes, class_shares(count, len(classes)), strict=True)]
+    return np.concatenate(picks)

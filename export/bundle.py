@@ -135,6 +135,9 @@ def training_record(path: Path, name: str, sha256: str) -> dict[str, Any]:
 def check_model_file(path: Path) -> Path:
     """Fail fast, before TensorFlow is imported, if a model file is simply not there."""
     path = Path(path)
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: no such artifacts folder (train into it with "
+                        "fmnist-train -o, or pass -a/--artifacts)")
     if not path.is_file():
         raise UserError(f"{path}: no such model file (train it with fmnist-train, or pass "
                         "-a/--artifacts)")

@@ -56,17 +56,13 @@ def balanced_indices(labels: np.ndarray, size: int, seed: int = dataset.SEED) ->
     if size < len(classes):
         raise UserError(f"calibration size {size} is too small: need at least {len(classes)} "
                         "images (one per class)")
-    rng = np.random.default_rng(seed)
-    per_class = np.full(len(classes), size // len(classes))
-    per_class[: size % len(classes)] += 1
-    picks = []
-    for cls, count in zip(classes, per_class, strict=True):
-        pool = np.flatnonzero(labels == cls)
-        if len(pool) < count:
-            raise UserError(f"no calibration data: the training split has {len(pool)} images of "
+    for cls, count in zip(classes, dataset.class_shares(size, len(classes)), strict=True):
+        have = int((labels == cls).sum())
+        if have < count:
+            raise UserError(f"no calibration data: the training split has {have} images of "
                             f"class {cls}, calibration needs {count}")
-        picks.append(rng.choice(pool, size=int(count), replace=False))
-    indices = np.concatenate(picks)
+    rng = np.random.default_rng(seed)
+    indices = dataset.balanced_sample(labels, size, rng, classes)
     rng.shuffle(indices)  # interleave classes; the order is still fixed by the seed
     return indices
 

@@ -59,16 +59,15 @@ def cli(artifacts: Path, output: Path | None, names: tuple[str, ...], float32: b
     chosen = {"float32": float32, "float16": float16, "dynamic": dynamic, "int8": int8}
     precisions = _precisions(chosen, all_)
     formats = (fmt,) if fmt else FORMATS
-    exporters = bundle.make_exporters(formats, per_channel)
-    steps = bundle.export_steps(exporters, precisions)
+    sources = {name: mf.keras_file(artifacts, name) for name in names}
+    for path in sources.values():  # cheap checks first: the exporters import onnx(runtime)
+        bundle.check_model_file(path)
+    steps = bundle.export_steps(bundle.make_exporters(formats, per_channel), precisions)
     if not steps:
         raise click.UsageError(f"nothing to export: {'/'.join(formats)} has no "
                                f"{'/'.join(precisions)} precision")
-    sources = {name: mf.keras_file(artifacts, name) for name in names}
-    for path in sources.values():  # cheap checks first; TensorFlow takes seconds to import
-        bundle.check_model_file(path)
     output = output if output is not None else artifacts
-    cli_util.check_writable(output / mf.BUNDLES_DIR)
+    cli_util.check_writable(output / mf.BUNDLES_DIR)  # creates it: only once all is known good
     reports = _export(sources, steps, calibration_size, keep_failed, output)
     if as_json:
         click.echo(json.dumps({"passed": all(r.passed for r in reports),

@@ -366,6 +366,26 @@ def test_cli_missing_model(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+#: Modules that take seconds to import; a mistyped path must not wait for them.
+HEAVY_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime")
+
+
+def test_cli_missing_folder_fails_before_heavy_imports(tmp_path: Path) -> None:
+    """A wrong ``-a`` is one line and exit 1, decided before any converter is imported."""
+    code = ("import sys\nfrom fmnist_edge.edge.cli_util import run\n"
+            "from fmnist_edge.export.cli import cli\n"
+            "code = run(cli, sys.argv[1:])\n"
+            f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules])\n"
+            "sys.exit(code)")
+    missing = tmp_path / "nowhere"
+    proc = subprocess.run([sys.executable, "-c", code, "-a", str(missing)], capture_output=True,
+                          text=True, timeout=300)
+    _assert_one_line_error(proc, f"{missing}: no such artifacts folder")
+    assert proc.returncode == 1
+    assert proc.stdout.strip() == "[]"  # none of them imported at the point of failure
+    assert not missing.exists()
+
+
 def test_cli_truncated_model(quick_artifacts: Path, tmp_path: Path) -> None:
     data = (quick_artifacts / "first.keras").read_bytes()
     (tmp_path / "first.keras").write_bytes(data[: len(data) // 3])

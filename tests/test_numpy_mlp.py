@@ -24,6 +24,20 @@ def test_numpy_forward_pass_equals_keras(name: str) -> None:
     assert (mlp(x).argmax(axis=1) == np.asarray(model(x)).argmax(axis=1)).all()
 
 
+def test_refuses_what_the_npz_exporter_refuses() -> None:
+    """One reader of Keras weights: a layer the floor cannot compute is an error, not skipped."""
+    import keras
+
+    from fmnist_edge.export.base import ExportError
+
+    model = keras.Sequential([keras.Input(shape=dataset.IMAGE_SHAPE),
+                              keras.layers.Reshape((28, 28, 1)),
+                              keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    with pytest.raises(ExportError, match="Flatten/Dense MLPs only, not Reshape"):
+        NumpyMLP.from_keras(model)
+
+
 def test_softmax_is_stable_for_huge_logits() -> None:
     z = np.array([[1000.0, 999.0, -1000.0], [0.0, 0.0, 0.0]], dtype=np.float32)
     p = softmax(z)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from fmnist_edge.edge import dataset, photo
-from fmnist_edge.train import render, render_cli, rendered
+from fmnist_edge.train import render, rendered
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +110,26 @@ def test_parallel_and_cached_renders_are_the_same_bytes(test_split: dataset.Spli
     assert np.array_equal(px, rendered.to_device_pixels(one))
 
 
+def _sample(labels: np.ndarray, count: int = 1003, seed: int = 0) -> np.ndarray:
+    """The sample ``fmnist-render -n count --seed seed`` renders."""
+    return np.sort(dataset.balanced_sample(labels, count, np.random.default_rng(seed)))
+
+
 def test_balanced_sample_is_balanced_and_seeded(test_split: dataset.Split) -> None:
-    a = render_cli.balanced_sample(test_split.labels, 1003, 0)
-    assert np.array_equal(a, render_cli.balanced_sample(test_split.labels, 1003, 0))
+    a = _sample(test_split.labels)
+    assert np.array_equal(a, _sample(test_split.labels))
     assert len(np.unique(a)) == 1003
     counts = np.bincount(test_split.labels[a], minlength=10)
     assert counts.max() - counts.min() <= 1
+
+
+def test_render_and_calibration_sample_alike(test_split: dataset.Split) -> None:
+    """One sampler: the int8 calibration images are the render sample, shuffled."""
+    from fmnist_edge.export import calibration
+
+    picked = calibration.balanced_indices(test_split.labels, 23, seed=5)
+    assert not np.array_equal(picked, np.sort(picked))  # shuffled: classes interleaved
+    assert np.array_equal(np.sort(picked), _sample(test_split.labels, 23, 5))
 
 
 def test_fmnist_render_writes_a_labelled_folder(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -95,23 +96,42 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def train_one(name: str, data: Data, cfg: TrainConfig, verbose: int = 2
-              ) -> tuple[Any, dict[str, Any]]:
-    """Build, fit and evaluate one model; return it with its metrics."""
-    import keras
+def train_one(name: str, data: Data, cfg: TrainConfig, verbose: int = 2, *,
+              optimizer: Any = "adam", callbacks: list[Any] | None = None,
+              targets: Callable[[], np.ndarray] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Build, fit and evaluate one model; return it with its metrics.
 
+    The one training skeleton every recipe shares, so seeding, timing and measuring cannot
+    drift apart between them.  A recipe changes only what it must: the ``optimizer``, the
+    ``callbacks`` (default: the config's early stopping) and the ``targets`` (default: the
+    one-hot labels).  ``targets`` is called after the model is built, as it may train a
+    teacher; the seed is then set again, so the batches are the same whether that teacher
+    ran now or earlier (it is trained once for both models).
+    """
     make_deterministic(cfg.seed)
-    model = models.build(name)
-    callbacks = []
-    if cfg.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.patience, restore_best_weights=True))
+    model = models.build(name, optimizer)
+    if callbacks is None:
+        callbacks = early_stopping(cfg)
+    y_train = data.y_train
+    if targets is not None:
+        y_train = targets()
+        make_deterministic(cfg.seed)
     start = time.perf_counter()
-    hist = model.fit(data.x_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+    hist = model.fit(data.x_train, y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
                      validation_data=(data.x_val, data.y_val), callbacks=callbacks,
                      shuffle=True, verbose=verbose)
     seconds = time.perf_counter() - start
     return model, evaluate(model, name, data, hist.history, seconds)
+
+
+def early_stopping(cfg: TrainConfig) -> list[Any]:
+    """The opt-in ``--early-stopping``: stop on validation loss, keep the best weights."""
+    import keras
+
+    if not cfg.early_stopping:
+        return []
+    return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
+                                          restore_best_weights=True)]
 
 
 def evaluate(model: Any, name: str, data: Data, history: dict[str, list[float]],

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from fmnist_edge.edge import dataset, metrics, photo
-from fmnist_edge.train import confidence, fit, models, rendered, teacher, views
+from fmnist_edge.train import confidence, fit, rendered, teacher, views
 
 #: Renders of validation images per render of a training image.
 VAL_SHARE = 0.25
@@ -114,26 +114,21 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
     """Fit with best-validation-accuracy weights, then measure and calibrate."""
     import keras
 
-    fit.make_deterministic(cfg.seed)
     # Adam at the tutorial's rate, decayed to zero along a cosine: the photo data doubles
     # what the same small network must fit, and the late small steps win back the dataset
     # accuracy a constant rate leaves on the table.
     steps = cfg.epochs * -(-len(data.x_train) // cfg.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=steps)
-    model = models.build(name, keras.optimizers.Adam(schedule))
     # Never stops (patience = every epoch); only keeps the best epoch's weights for the end.
     best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                          patience=cfg.epochs, restore_best_weights=True)
-    lesson = _lesson(data, cfg, verbose)
-    fit.make_deterministic(cfg.seed)  # the same batches whether the teacher ran now or before
-    start = time.perf_counter()
-    targets = ALPHA * lesson.soft + (1 - ALPHA) * data.y_train
-    hist = model.fit(data.x_train, targets, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                     validation_data=(data.x_val, data.y_val), callbacks=[best],
-                     shuffle=True, verbose=verbose)
-    seconds = time.perf_counter() - start
-    result = fit.evaluate(model, name, data, hist.history, seconds)
-    result["teacher"] = lesson.record
+
+    def targets() -> np.ndarray:
+        return ALPHA * _lesson(data, cfg, verbose).soft + (1 - ALPHA) * data.y_train
+
+    model, result = fit.train_one(name, data, cfg, verbose, callbacks=[best], targets=targets,
+                                  optimizer=keras.optimizers.Adam(schedule))
+    result["teacher"] = _lesson(data, cfg, verbose).record  # kept: the teacher ran once
     val_probs = model.predict(data.x_val, batch_size=1024, verbose=0)
     photo_probs = model.predict(data.x_val_photo, batch_size=1024, verbose=0)
     val_labels = data.y_val.argmax(axis=1)

@@ -39,7 +39,7 @@ def cli(output: Path, split: str, count: int, seed: int) -> None:
     """Render Fashion-MNIST images as photo-like JPEGs into a labelled folder."""
     cli_util.check_writable(output)
     data = dataset.load_split(split)
-    indices = balanced_sample(data.labels, count, seed)
+    indices = np.sort(dataset.balanced_sample(data.labels, count, np.random.default_rng(seed)))
     jpegs = rendered.renders(data.images, data.labels, indices, split, seed)
     rows = ["path\tlabel\tclass\tsource_index\tsha256"]
     for index, jpeg in zip(indices, jpegs, strict=True):
@@ -55,16 +55,6 @@ def cli(output: Path, split: str, count: int, seed: int) -> None:
 def class_folder(label: int) -> str:
     """``0_T-shirt-top``: index and class name, safe as a folder name."""
     return f"{label}_{dataset.CLASS_NAMES[label].replace('/', '-').replace(' ', '-')}"
-
-
-def balanced_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """``count`` indices, as equal per class as possible, seeded; sorted."""
-    rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    per = [count // len(classes) + (i < count % len(classes)) for i in range(len(classes))]
-    picks = [rng.choice(np.flatnonzero(labels == c), size=min(n, int((labels == c).sum())),
-                        replace=False) for c, n in zip(classes, per, strict=True)]
-    return np.sort(np.concatenate(picks))
 
 
 def main() -> None:
