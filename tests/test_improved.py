@@ -8,9 +8,6 @@ recipe, and give identical weights when run twice.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,18 +110,6 @@ def test_several_student_seeds_keep_the_best_on_validation(data_dir: Path) -> No
     by_seed = result["val_accuracy_by_seed"]
     assert len(by_seed) == 2 and by_seed[result["student_seed"]] == max(by_seed)
     assert round(result["val_accuracy_max"], 4) == max(by_seed)  # the kept student's record
-
-
-def test_the_recipe_sets_its_threads_before_tensorflow_starts() -> None:
-    # A fresh process, as fmnist-train is: threads set before the first op; after it,
-    # TensorFlow's pools are fixed and the recipe says so instead of raising.
-    code = ("from fmnist_edge.train import improved; import tensorflow as tf; "
-            "improved.use_threads(2); t = tf.config.threading; "
-            "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads()); "
-            "tf.constant(1.0) + 1; improved.use_threads(3, print)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
-    assert out.splitlines() == ["2 2", "TensorFlow already started: keeping its threads, not 3"]
 
 
 def test_short_runs_scale_the_teacher_too() -> None:
