@@ -75,10 +75,6 @@ class ImprovedConfig:
     #: pixels and mirror images (a CNN is built to shrug them off; an MLP is not).
     teacher_augment: Augment = field(default_factory=lambda: Augment(2.0, 0.0, True, True))
     best_val: bool = True  # keep the weights of the best validation accuracy
-    #: TensorFlow threads (intra- and inter-op): 2 = this machine's cores, what keeps the
-    #: teacher and both students within the 20-minute budget.  Results do not depend on it
-    #: (deterministic kernels; checked with two runs, benchmarks/RECIPES.md round 4).
-    threads: int = 2
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form, for metrics.json."""
@@ -117,7 +113,6 @@ class Session:
     def __init__(self, data: Data, cfg: ImprovedConfig, seed: int,
                  log: Callable[[str], None] = lambda _msg: None) -> None:
         self.data, self.cfg, self.seed, self.log = data, cfg, seed, log
-        use_threads(cfg.threads, log)
         self.y_train = data.y_train.argmax(axis=1)
         self.y_val = data.y_val.argmax(axis=1)
         self.teacher: Any = None
@@ -211,23 +206,6 @@ class Session:
                      f"loss {s.history['loss'][-1]:.4f} "
                      f"val accuracy {s.history['val_accuracy'][-1]:.4f}")
         return s
-
-
-def use_threads(n: int, log: Callable[[str], None] = lambda _msg: None) -> None:
-    """Ask TensorFlow for ``n`` threads; a no-op (logged) once its runtime has started,
-    since TensorFlow fixes its thread pools on first use."""
-    import tensorflow as tf
-
-    threading = tf.config.threading
-    now = (threading.get_intra_op_parallelism_threads(),
-           threading.get_inter_op_parallelism_threads())
-    if now == (n, n):
-        return
-    try:
-        threading.set_intra_op_parallelism_threads(n)
-        threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError:
-        log(f"TensorFlow already started: keeping its threads, not {n}")
 
 
 def seed_of(seed: int, k: int) -> int:
