@@ -20,7 +20,7 @@ from fmnist_edge.edge import photo
 from fmnist_edge.edge.classify import NO_GARMENT, Prediction, classify, threshold_for
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.labelled import NONE_LABEL, LabelledPhoto
-from fmnist_edge.edge.metrics import expected_calibration_error
+from fmnist_edge.edge.metrics import confusion_matrix, expected_calibration_error
 from fmnist_edge.edge.model import EdgeModel
 
 STAGES = ("decode", "preprocess", "inference")
@@ -154,16 +154,17 @@ def _mean(values: list[float]) -> float | None:
 
 def _confusion(labelled: list[PhotoResult], present: list[int],
                names: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    """True class (present ones) → answered class (or "no garment found") → count."""
-    out: dict[str, dict[str, int]] = {}
-    for c in present:
-        row = {n: 0 for n in (*names, NO_GARMENT)}
-        for r in labelled:
-            if r.photo.label == c:
-                pred = r.pred
-                row[pred.label if pred.status != "none" else NO_GARMENT] += 1
-        out[names[c]] = row
-    return out
+    """True class (present ones) → answered class (or "no garment found") → count.
+
+    Counted by :func:`metrics.confusion_matrix`, as everywhere else, with "no garment found"
+    as one more answer column."""
+    columns = (*names, NO_GARMENT)
+    truth = np.array([r.photo.label for r in labelled], np.int64)
+    said = np.array([columns.index(r.pred.label if r.pred.status != "none" else NO_GARMENT)
+                     for r in labelled], np.int64)
+    matrix = confusion_matrix(truth, said, len(columns))
+    return {names[c]: {col: int(n) for col, n in zip(columns, matrix[c], strict=True)}
+            for c in present}
 
 
 def _times(done: list[PhotoResult]) -> dict[str, dict[str, float | None]]:

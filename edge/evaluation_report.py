@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
-from fmnist_edge.edge import atomic, camera, tables
+from fmnist_edge.edge import atomic, camera, photo, tables
 from fmnist_edge.edge.classify import NO_GARMENT
+from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.evaluate import STAGES, PhotoResult
 
 #: Contact-sheet tile: photo and model input side by side, each this many pixels square.
@@ -147,13 +148,11 @@ def _caption(result: PhotoResult) -> tuple[tuple[int, int, int], tuple[str, str]
 def _thumbnail(result: PhotoResult) -> Image.Image:
     """The photo, upright, fitted into a TILE square on dark grey."""
     tile = Image.new("RGB", (TILE, TILE), (40, 40, 40))
-    try:
-        with Image.open(result.photo.path) as img:
-            img.draft("RGB", (TILE, TILE))
-            small = ImageOps.exif_transpose(img).convert("RGB")
-            small.thumbnail((TILE, TILE))
-    except Exception:  # the photo decoded once already; a thumbnail is not worth failing for
+    try:  # the device's own safe decoder (size check, draft decode, EXIF rotation)
+        small = photo.open_image(result.photo.path, result.photo.name).convert("RGB")
+    except UserError:  # it decoded once already; a thumbnail is not worth failing for
         return tile
+    small.thumbnail((TILE, TILE))
     tile.paste(small, ((TILE - small.width) // 2, (TILE - small.height) // 2))
     return tile
 
