@@ -8,6 +8,7 @@ recipe, and give identical weights when run twice.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,88 @@ def test_improved_is_deterministic(improved_runs: list[Path]) -> None:
 
     a, b = (keras.saving.load_model(out / "first.keras").get_weights() for out in improved_runs)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# Round 5's levers (off by default): each must do what its field says, on real images.
+
+
+def test_mixup_mixes_each_image_and_its_targets_by_one_weight(images: np.ndarray) -> None:
+    n = len(images)
+    ids = np.eye(n, dtype=np.float32)  # targets naming each image: t[i] = lam e_i + (1-lam) e_j
+    x, t = improved.mixup(images, ids, 0.3, np.random.default_rng(5))
+    again = improved.mixup(images, ids, 0.3, np.random.default_rng(5))
+    assert np.array_equal(x, again[0]) and np.array_equal(t, again[1])  # fixed by the rng
+    assert np.allclose(t.sum(axis=1), 1)  # a packed target stays a distribution
+    for i in range(n):
+        weights = np.flatnonzero(t[i] > 0)
+        assert i in weights and len(weights) <= 2  # itself and at most one partner
+        expected = sum(t[i, j] * images[j] for j in weights)
+        assert np.allclose(x[i], expected, atol=1e-6)  # the image mixed by the targets' weights
+    lam = t[np.arange(n), np.arange(n)]
+    assert 0.3 < np.mean((lam > 0.05) & (lam < 0.95)) < 0.9  # Beta(0.3, 0.3): often mixed
+
+
+def test_logit_matching_is_zero_when_the_logits_match_up_to_a_constant() -> None:
+    from keras import ops
+
+    rng = np.random.default_rng(0)
+    teacher_z = rng.normal(0, 3, (8, models.NUM_CLASSES)).astype(np.float32)
+    from fmnist_edge.train.teacher import softened
+
+    targets = improved._targets(np.arange(8) % models.NUM_CLASSES, softened(teacher_z, 2.0), 0)
+    mse = improved._loss(1.0, 2.0, logit_mse=1.0)
+    same = ops.convert_to_numpy(mse(targets, teacher_z + 5.0))  # softmax ignores the constant
+    other = ops.convert_to_numpy(mse(targets, teacher_z + rng.normal(0, 1, teacher_z.shape)
+                                     .astype(np.float32)))
+    assert np.allclose(same, 0, atol=1e-4) and np.all(other > 0.1)
+    kl = ops.convert_to_numpy(improved._loss(1.0, 2.0)(targets, teacher_z + 5.0))
+    half = ops.convert_to_numpy(improved._loss(1.0, 2.0, logit_mse=0.5)(targets, teacher_z))
+    assert np.allclose(half, kl / 2, atol=1e-4)  # half the soft term is the KL's
+
+
+def _one_step(cfg: improved.ImprovedConfig, images: np.ndarray, lr: float) -> list[np.ndarray]:
+    """Weights of ``first``'s training graph after one step of plain SGD on 200 images."""
+    import keras
+
+    keras.utils.set_random_seed(777)
+    model = models.build("first")
+    graph = improved._training_graph(model, cfg, 777)
+    graph.compile(optimizer=keras.optimizers.SGD(lr), loss=improved._loss(0.0, 2.0))
+    labels = np.arange(len(images)) % models.NUM_CLASSES
+    graph.fit(images, improved._targets(labels, None, 0), batch_size=len(images), epochs=1,
+              shuffle=False, verbose=0)
+    return [np.array(w) for w in model.get_weights()]
+
+
+def test_sharpness_aware_steps_restore_the_weights_and_step_elsewhere(images: np.ndarray
+                                                                       ) -> None:
+    import keras
+
+    keras.utils.set_random_seed(777)
+    start = models.build("first").get_weights()
+    base = improved.ImprovedConfig(input_noise=0.0)  # no noise: the same input every pass
+    sam = replace(base, sam_rho=0.05)
+    frozen = _one_step(sam, images, 0.0)  # learning rate 0: the perturbation is undone
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, start, strict=True))
+    plain = _one_step(base, images, 0.5)
+    sharp = _one_step(sam, images, 0.5)
+    tiny = _one_step(replace(base, sam_rho=1e-6), images, 0.5)
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(tiny, plain, strict=True))
+    assert not all(np.allclose(a, b, atol=1e-5) for a, b in zip(sharp, plain, strict=True))
+
+
+def test_input_noise_and_dropout_live_in_the_training_graph_only(images: np.ndarray) -> None:
+    import keras
+
+    keras.utils.set_random_seed(777)
+    model = models.build("first")
+    cfg = improved.ImprovedConfig(input_noise=0.1, input_dropout=0.1)
+    graph = improved._training_graph(model, cfg, 777)
+    kinds = {type(layer).__name__ for layer in graph.layers}
+    assert {"GaussianNoise", "Dropout"} <= kinds
+    assert len(model.layers) == len(models.build("first").layers)  # shipped model unchanged
+    logits = np.asarray(graph(images[:16], training=False))
+    noisy = np.asarray(graph(images[:16], training=True))
+    probs = model.predict(images[:16], verbose=0)
+    assert np.allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)), probs, atol=1e-5)
+    assert not np.allclose(noisy, logits, atol=1e-3)  # noise and dropout when training

@@ -9,6 +9,10 @@ Same Dense layers, same parameter counts, same preprocessing; only training chan
 - AdamW (decoupled weight decay), a cosine learning rate with a one-epoch warm-up,
   60 epochs, and the weights of the best validation epoch.  (Label smoothing helped
   without a teacher; with this one it did not, so it is off.)
+- Gaussian noise (standard deviation 0.1) on the students' input pixels while they train
+  (round 5; in expectation a penalty on the first layer's weights, Bishop 1995).
+  Sharpness-aware steps, logit matching, mixup and input dropout are supported and
+  measured, and did not help.
 
 The students see the training images as they are.  Augmented views (:mod:`pool`: each
 view read once by the teacher, so a student gets the teacher's answer for the very view it
@@ -75,6 +79,22 @@ class ImprovedConfig:
     #: pixels and mirror images (a CNN is built to shrug them off; an MLP is not).
     teacher_augment: Augment = field(default_factory=lambda: Augment(2.0, 0.0, True, True))
     best_val: bool = True  # keep the weights of the best validation accuracy
+    # Round 5's levers in the students' training (RECIPES.md): only input_noise is on.
+    #: Sharpness-aware minimisation (Foret et al. 2021): the radius of the weight
+    #: perturbation each step's gradient is taken at (0: plain steps; 0.05: the paper's).
+    sam_rho: float = 0.0
+    #: Share of the soft term given to the squared distance between the student's and the
+    #: teacher's mean-centred logits (logit matching; Kim et al. 2021) instead of the KL at T.
+    logit_mse: float = 0.0
+    #: Mixup (Zhang et al. 2018): each image mixed with another by a Beta(a, a) weight, and
+    #: its targets (teacher probabilities and labels) by the same weight (0: off).
+    mixup: float = 0.0
+    #: Gaussian noise (standard deviation, in [0, 1] pixel units) on the students' input,
+    #: fresh every step, training graph only: the one round-5 lever that moved ``second``
+    #: (+0.3 validation points at 0.1; 0.05 and 0.2 less; RECIPES.md).
+    input_noise: float = 0.1
+    #: Dropout of input pixels (a fraction), training graph only.
+    input_dropout: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form, for metrics.json."""
@@ -199,13 +219,31 @@ class Session:
         s = _student(name, cfg, seed, steps)
         for epoch in range(cfg.epochs):
             x, y, soft = self.student_epoch(epoch, seed)
-            h = s.train_model.fit(x, _targets(y, soft, cfg.label_smoothing),
+            targets = _targets(y, soft, cfg.label_smoothing)
+            if cfg.mixup > 0:
+                x, targets = mixup(x, targets, cfg.mixup,
+                                   np.random.default_rng([seed, MIX_STREAM + epoch]))
+            h = s.train_model.fit(x, targets,
                                   batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0)
             _record(s, h.history, data, epoch)
             self.log(f"{name} (seed {seed}) epoch {epoch + 1}/{cfg.epochs}: "
                      f"loss {s.history['loss'][-1]:.4f} "
                      f"val accuracy {s.history['val_accuracy'][-1]:.4f}")
         return s
+
+
+#: Added to the seed's second word for mixup's draws, apart from batch order and the pool.
+MIX_STREAM = 3_000_000
+
+
+def mixup(x: np.ndarray, targets: np.ndarray, a: float, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Each image and its packed targets mixed with a random partner's by one Beta(a, a)
+    weight: the cheap form (no teacher pass), as the soft targets mix linearly with it."""
+    lam = rng.beta(a, a, len(x)).astype(np.float32)
+    partner = rng.permutation(len(x))
+    lx, lt = lam[:, None, None], lam[:, None]
+    return lx * x + (1 - lx) * x[partner], lt * targets + (1 - lt) * targets[partner]
 
 
 def seed_of(seed: int, k: int) -> int:
@@ -220,25 +258,72 @@ def _student(name: str, cfg: ImprovedConfig, seed: int, steps_per_epoch: int) ->
 
     keras.utils.set_random_seed(seed)  # per student: same init alone or side by side
     model = models.build(name)
-    train_model = _training_graph(model, cfg.dropout, seed)
+    train_model = _training_graph(model, cfg, seed)
     train_model.compile(optimizer=_optimizer(cfg, steps_per_epoch),
-                        loss=_loss(cfg.alpha if cfg.distill else 0.0, cfg.temperature),
+                        loss=_loss(cfg.alpha if cfg.distill else 0.0, cfg.temperature,
+                                   cfg.logit_mse),
                         metrics=[accuracy])
     return Student(name=name, model=model, train_model=train_model)
 
 
-def _training_graph(model: Any, dropout: float, seed: int) -> Any:
-    """The shipped layers, optional dropout between them, and logits instead of softmax."""
+def _training_graph(model: Any, cfg: ImprovedConfig, seed: int) -> Any:
+    """The shipped layers, optional input noise and dropout, and logits instead of softmax
+    (with sharpness-aware steps when ``cfg.sam_rho`` is set)."""
     import keras
 
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     inp = keras.Input(shape=models.INPUT_SHAPE)
     h = keras.layers.Flatten()(inp)
+    if cfg.input_noise > 0:
+        h = keras.layers.GaussianNoise(cfg.input_noise, seed=seed + 100)(h)
+    if cfg.input_dropout > 0:
+        h = keras.layers.Dropout(cfg.input_dropout, seed=seed + 101)(h)
     for i, layer in enumerate(dense[:-1]):
         h = layer(h)
-        if dropout > 0:
-            h = keras.layers.Dropout(dropout, seed=seed + i)(h)
-    return keras.Model(inp, _logits_head(dense[-1])(h))
+        if cfg.dropout > 0:
+            h = keras.layers.Dropout(cfg.dropout, seed=seed + i)(h)
+    out = _logits_head(dense[-1])(h)
+    if cfg.sam_rho > 0:
+        return _sharpness_aware_class()(inp, out, rho=cfg.sam_rho)
+    return keras.Model(inp, out)
+
+
+def _sharpness_aware_class() -> Any:
+    import keras
+    import tensorflow as tf
+
+    class SharpnessAware(keras.Model):
+        """SAM: each step's gradient is taken at the worst nearby weights (a step of length
+        ``rho`` up the gradient), then applied at the weights themselves, which steers the
+        fit towards flat minima.  Two gradients a step (students' time: 1.3x here)."""
+
+        def __init__(self, inputs: Any, outputs: Any, rho: float) -> None:
+            super().__init__(inputs, outputs)
+            self.rho = rho
+
+        def _gradients(self, x: Any, y: Any, track: bool) -> tuple[Any, list[Any]]:
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+            if track:  # the loss reported is the unperturbed one, as for a plain step
+                self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            return y_pred, tape.gradient(loss, self.trainable_weights)
+
+        def train_step(self, data: Any) -> Any:
+            x, y = data[0], data[1]
+            weights = self.trainable_weights
+            y_pred, grads = self._gradients(x, y, track=True)
+            scale = self.rho / (tf.linalg.global_norm(grads) + 1e-12)
+            kept = [tf.identity(w) for w in weights]  # restored exactly, not w + e - e
+            for w, g in zip(weights, grads, strict=True):
+                w.assign_add(g * scale)
+            _, sharp = self._gradients(x, y, track=False)
+            for w, k in zip(weights, kept, strict=True):
+                w.assign(k)
+            self.optimizer.apply_gradients(zip(sharp, weights, strict=True))
+            return self.compute_metrics(x, y, y_pred)
+
+    return SharpnessAware
 
 
 def _optimizer(cfg: ImprovedConfig, steps_per_epoch: int) -> Any:
@@ -255,11 +340,15 @@ def _optimizer(cfg: ImprovedConfig, steps_per_epoch: int) -> Any:
     return keras.optimizers.Adam(lr, **ema)
 
 
-def _loss(alpha: float, temperature: float) -> Callable[[Any, Any], Any]:
+def _loss(alpha: float, temperature: float, logit_mse: float = 0.0
+          ) -> Callable[[Any, Any], Any]:
     """Hinton's distillation loss on packed targets ``[teacher probs at T | labels]``.
 
     ``alpha * T² * CE(teacher_T, softmax(z/T)) + (1 - alpha) * CE(labels, softmax(z))``;
-    the T² keeps the soft term's gradients on the scale of the hard term's.
+    the T² keeps the soft term's gradients on the scale of the hard term's.  With
+    ``logit_mse`` > 0 that share of the soft term is the mean squared distance between the
+    student's and the teacher's logits, both centred (softmax ignores a constant; the
+    teacher's are ``T · log p_T`` up to one).
     """
     from keras import ops
 
@@ -271,7 +360,13 @@ def _loss(alpha: float, temperature: float) -> Callable[[Any, Any], Any]:
         if alpha == 0:
             return ce_hard
         ce_soft = -ops.sum(soft * ops.log_softmax(logits / temperature, axis=-1), axis=-1)
-        return alpha * temperature**2 * ce_soft + (1 - alpha) * ce_hard
+        if logit_mse == 0:
+            return alpha * temperature**2 * ce_soft + (1 - alpha) * ce_hard
+        gap = logits - temperature * ops.log(ops.maximum(soft, 1e-30))
+        gap = gap - ops.mean(gap, axis=-1, keepdims=True)
+        soft_term = ((1 - logit_mse) * temperature**2 * ce_soft
+                     + logit_mse * ops.mean(gap * gap, axis=-1))
+        return alpha * soft_term + (1 - alpha) * ce_hard
 
     return loss
 
