@@ -5,16 +5,21 @@ The output always looks like Fashion-MNIST: a light garment on a dark background
 :func:`fmnist_edge.edge.preprocess.to_input` turns it into a tensor.  Files, camera frames and
 benchmarks all come through here, so the device never preprocesses two different ways.
 
-Three methods, selectable so they can be compared (:data:`DEFAULT_METHOD` is the default for
+Four methods, selectable so they can be compared (:data:`DEFAULT_METHOD` is the default for
 files and camera frames alike):
 
 ``"segment"``
     For real photos (pipeline :data:`PIPELINE_VERSION`): find the garment and only the
-    garment (:mod:`fmnist_edge.edge.segment`: patterned floors, beds, doors, shadows, a
-    garment touching the frame), then draw it as Fashion-MNIST does: garment only, light on
+    garment with a small learned segmenter (:mod:`fmnist_edge.edge.segnet`, run by the
+    device's own runtime: patterned floors, beds, doors, shadows, a garment touching or
+    filling the frame), then draw it as Fashion-MNIST does: garment only, light on
     pure black, cropped, longest edge 28, centred, its tones spread like the dataset's, and a
     shoe turned to face left, as every shoe in the dataset does.  A picture where nothing
     stands out from the background gives blank pixels (:func:`is_blank`): "no garment found".
+``"segment-3"``
+    The same, with the garment found by colour models seeded from the frame's border
+    (:mod:`fmnist_edge.edge.segment`): the pipeline before the learned segmenter, and what
+    ``"segment"`` falls back to where no runtime can run the net (numpy runtime only).
 ``"dataset"``
     The conversion Zalando used to build Fashion-MNIST from product photos
     (zalandoresearch/fashion-mnist README): trim the background, resize the longest edge to
@@ -43,12 +48,12 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from fmnist_edge.edge import segment
+from fmnist_edge.edge import segment, segnet
 from fmnist_edge.edge.dataset import IMAGE_SHAPE
 from fmnist_edge.edge.errors import UserError, first_line
 from fmnist_edge.edge.inputs import MAX_STDIN_BYTES
 
-METHODS = ("segment", "dataset", "simple")
+METHODS = ("segment", "segment-3", "dataset", "simple")
 
 #: What files and camera frames get unless ``--preprocess`` says otherwise.
 DEFAULT_METHOD = "segment"
@@ -57,8 +62,14 @@ DEFAULT_METHOD = "segment"
 #: model trained on this pipeline's output can be told apart from one that was not.  Bump it
 #: whenever the pixels change ("segment-1" was the first draft: no lighting correction,
 #: shadows, unmixing; sharpened; "segment-2" had no vignetting term, one threshold for every
-#: round, and took a dark floor for a dataset image's black).
-PIPELINE_VERSION = "segment-3"
+#: round, and took a dark floor for a dataset image's black; "segment-3" found the garment
+#: with colour models, :data:`FALLBACK_VERSION`).
+PIPELINE_VERSION = "segment-4"
+
+#: The pipeline before the learned segmenter: colour models seeded by the border ring
+#: (:mod:`fmnist_edge.edge.segment`).  A method of its own (``--preprocess segment-3``), and
+#: what ``"segment"`` falls back to where no runtime can run the net (:func:`segnet.available`).
+FALLBACK_VERSION = "segment-3"
 
 #: Output shape (height, width), as in the manifest's ``preprocessing.size``.
 SHAPE = IMAGE_SHAPE
@@ -318,9 +329,17 @@ def to_pixels(img: Image.Image, method: str = DEFAULT_METHOD) -> np.ndarray:
     flat = _flatten(img) if img.mode not in ("RGB", "L") else img
     if method == "simple":
         return _simple(flat)
-    if method == "segment":
-        return _segmented(flat)
+    if method in ("segment", FALLBACK_VERSION):
+        return _segmented(flat, learned=method == "segment" and segnet.available())
     return _dataset(flat)
+
+
+def pipeline_version(method: str = DEFAULT_METHOD) -> str:
+    """The name of the pixels ``method`` makes on this machine: :data:`PIPELINE_VERSION` for
+    ``"segment"`` when the learned segmenter can run here, else :data:`FALLBACK_VERSION`."""
+    if method == "segment":
+        return PIPELINE_VERSION if segnet.available() else FALLBACK_VERSION
+    return method
 
 
 def is_blank(pixels: np.ndarray) -> bool:
@@ -368,14 +387,16 @@ def _dataset(img: Image.Image) -> np.ndarray:
     return _level(grey, _luma(background))
 
 
-def _segmented(img: Image.Image) -> np.ndarray:
-    """Real photo → garment only, light on black, as Fashion-MNIST draws it."""
+def _segmented(img: Image.Image, learned: bool = True) -> np.ndarray:
+    """Real photo → garment only, light on black, as Fashion-MNIST draws it; the garment is
+    found by the learned segmenter (``learned``) or by segment-3's colour models."""
     if img.size == _PIL_SIZE:
         return _small_as_dataset(img)
-    work = _shrink(img, RENDER_SIDE).convert("RGB")
+    work = shrink(img, RENDER_SIDE).convert("RGB")
     if _black_border(work):  # already light on black, as the dataset's own images: trim it
         return _dataset(img)
-    garment = segment.find_garment(segment.segment_copy(work))
+    small = segment.segment_copy(work)
+    garment = segnet.find_garment(small) if learned else segment.find_garment(small)
     if not garment.found:  # a dataset image whose garment touches two edges: trim it too
         return _dataset(img) if _black_border(work, MOSTLY_BLACK) else np.zeros(SHAPE, np.uint8)
     mask = _upsample(garment.mask, work.size)
@@ -405,7 +426,7 @@ def draw_garment(tone: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.asarray(canvas, dtype=np.uint8).copy()
 
 
-def _shrink(img: Image.Image, side: int) -> Image.Image:
+def shrink(img: Image.Image, side: int) -> Image.Image:
     """A copy at most ``side`` on its longest edge (box filter: fast and alias-free)."""
     scale = side / max(img.size)
     if scale >= 1:
