@@ -9,6 +9,11 @@ segmentation copy at once.  It runs in LiteRT / tflite-runtime (``.tflite``) or 
 (32-bit Pi OS: the numpy runtime only) :func:`available` is False and the photo pipeline
 falls back to segment-3 by name.
 
+Alone it is no better than segment-3 on real photos (it cuts the stripes out of striped
+T-shirts and fuses hangers and fur trims into coats, textures the renders never showed it),
+but the two fail on different photos: the default pipeline ("segment-5",
+:func:`fmnist_edge.edge.photo.to_views`) asks the model about both cut-outs.
+
 Its answer has :func:`fmnist_edge.edge.segment.find_garment`'s contract: a
 :class:`~fmnist_edge.edge.segment.Garment` with ``found`` / ``none`` / ``full`` and a mask at
 the copy's size, after the same clean-up (the most central large region, a second one for a

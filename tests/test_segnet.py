@@ -105,15 +105,20 @@ def test_any_size_gives_a_mask_of_that_size() -> None:
 def test_pipeline_version_says_which_segmenter_ran(monkeypatch: pytest.MonkeyPatch,
                                                    renders: list[tuple[Image.Image, np.ndarray]]
                                                    ) -> None:
-    assert photo.PIPELINE_VERSION == "segment-4"
-    assert photo.pipeline_version() == "segment-4"
+    assert photo.PIPELINE_VERSION == "segment-5"
+    assert photo.pipeline_version() == "segment-5"
+    assert photo.pipeline_version("segment-4") == "segment-4"
     assert photo.pipeline_version("segment-3") == "segment-3"
     small = renders[0][0]
+    assert len(photo.to_views(small)) >= 2
     # No runtime for the net (32-bit Pi OS: the numpy runtime only): segment-3, by name.
     monkeypatch.setattr(segnet, "model_path", lambda backend=None: None)
     assert not segnet.available()
-    assert photo.pipeline_version() == "segment-3"
-    assert np.array_equal(photo.to_pixels(small), photo.to_pixels(small, "segment-3"))
+    assert photo.pipeline_version() == photo.pipeline_version("segment-4") == "segment-3"
+    for method in ("segment", "segment-4"):
+        views = photo.to_views(small, method)
+        assert views.shape == (1, 28, 28)
+        assert np.array_equal(views[0], photo.to_pixels(small, "segment-3"))
 
 
 def test_shipped_files_match_their_record() -> None:

@@ -1,9 +1,11 @@
 """Rendered sets: many renders in parallel, through the device pipeline, cached on disk.
 
 The ``photo`` recipe trains on what the device makes of a photo, so every render goes
-through :func:`fmnist_edge.edge.photo.open_image` and :func:`~fmnist_edge.edge.photo.to_pixels`
-exactly as a file given to ``edge-classify`` does.  Rendering 40,000 pictures takes minutes,
-so two caches sit in ``$FMNIST_RENDER_CACHE`` (default ``~/.cache/fmnist-edge/renders``):
+through :func:`fmnist_edge.edge.photo.open_image` and :func:`~fmnist_edge.edge.photo.to_pixels`,
+the device's own code, with :data:`~fmnist_edge.edge.photo.TRAINING_METHOD` (one view: the
+device's default answers for that view and others, see :func:`~fmnist_edge.edge.photo.to_views`).
+Rendering 40,000 pictures takes minutes, so two caches sit in ``$FMNIST_RENDER_CACHE``
+(default ``~/.cache/fmnist-edge/renders``):
 
 - the JPEG renders, keyed by renderer version, seed, split and image indices;
 - the 28x28 pixels the device pipeline made of them, keyed additionally by the pipeline
@@ -36,9 +38,9 @@ _CHUNK = 500
 
 
 def pipeline_version() -> str:
-    """The device pipeline's version here (segment-3 where the learned segmenter cannot
-    run): a cache key and what manifests record."""
-    return photo.pipeline_version()
+    """The pixels the photo recipe learns from (:data:`photo.TRAINING_METHOD`): a cache key
+    and what manifests record."""
+    return photo.TRAINING_METHOD
 
 
 def cache_dir() -> Path:
@@ -81,7 +83,7 @@ def to_device_pixels(jpegs: list[bytes]) -> np.ndarray:
     """Decode and preprocess JPEG bytes exactly as ``edge-classify`` does a file."""
     out = np.zeros((len(jpegs), *photo.SHAPE), np.uint8)
     for i, data in enumerate(jpegs):
-        out[i] = photo.to_pixels(photo.open_image(data, f"render {i}"))
+        out[i] = photo.to_pixels(photo.open_image(data, f"render {i}"), photo.TRAINING_METHOD)
     return out
 
 
