@@ -22,6 +22,7 @@ pair of shoes, holes filled, too little = none, nearly all = full).
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -88,6 +89,11 @@ def available() -> bool:
     return model_path() is not None
 
 
+#: Interpreters are not thread-safe, and ``edge-serve`` preprocesses uploads and camera
+#: frames in several threads at once (only the classifier's call is serialised there).
+_RUN_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=4)
 def _session(path: Path, backend: str | None) -> runtimes.Session:
     return runtimes.open_session(path, backend, threads=1)
@@ -99,7 +105,8 @@ def probabilities(small: Image.Image, backend: str | None = None) -> np.ndarray:
     if path is None:
         raise RuntimeError("no segmenter model this machine can run")
     pixels, turned = portrait(small)
-    prob = np.asarray(_session(path, backend).run(net_input(pixels[None])), np.float32)
+    with _RUN_LOCK:
+        prob = np.asarray(_session(path, backend).run(net_input(pixels[None])), np.float32)
     prob = prob.reshape(INPUT_SHAPE)
     if turned:
         prob = prob.T

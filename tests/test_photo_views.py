@@ -8,6 +8,7 @@ Real renders of validation images, real segmenters, the shipped bundle on its ru
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,14 @@ def test_classify_combines_the_views_of_a_photo(renders: list[Image.Image],
         assert pred.top[0][0] == second.class_names[int(np.argmax(probs))]
         checked += 1
     assert checked >= COUNT // 2
+
+
+def test_threads_preprocessing_at_once_get_what_one_thread_gets(renders: list[Image.Image]
+                                                                ) -> None:
+    """edge-serve preprocesses uploads and camera frames in several threads at once; the
+    net's interpreter is shared, so its calls must not interleave."""
+    alone = [photo.to_views(img) for img in renders]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(photo.to_views, renders * 3))
+    for i, views in enumerate(together):
+        np.testing.assert_array_equal(views, alone[i % len(renders)])
