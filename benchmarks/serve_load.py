@@ -9,7 +9,7 @@ bytes) to ``/api/classify``; every answer is checked (status 200, top-1 class pa
 server's peak RSS (``VmHWM``) is read after the first quarter of the requests (1,000 with
 the defaults) and after all of them (4,000): the growth shows whether anything leaks.  The
 same images are classified in this process the way ``edge-classify`` does
-(``open_image`` → ``to_pixels`` → ``classify``), one after another, for the baseline;
+(``open_image`` → ``to_views`` → ``classify``), one after another, for the baseline;
 the two alternate in rounds, so the ratio is fair on a shared machine.
 
 Exit codes: 0 done (any error count or leak is in the report), 1 the server would not start.
@@ -143,7 +143,7 @@ def in_process(model: EdgeModel, images: list[bytes], count: int) -> dict[str, A
     for i in range(count):
         t0 = time.perf_counter()
         img = photo.open_image(images[i % len(images)], f"{i}.png")
-        classify(model, photo.to_pixels(img), f"{i}.png", 3)
+        classify(model, photo.to_views(img), f"{i}.png", 3)
         latencies.append((time.perf_counter() - t0) * 1000.0)
     return {"wall_s": time.perf_counter() - start, "latencies": latencies}
 

@@ -77,19 +77,26 @@ def top_k(probs: np.ndarray, class_names: tuple[str, ...], k: int) -> tuple[tupl
 
 
 def probabilities(model: EdgeModel, pixels: np.ndarray) -> tuple[np.ndarray, float]:
-    """Calibrated class probabilities of one 28x28 image and the model's time in ms."""
-    x = model.input_tensor(pixels[None])
+    """Calibrated class probabilities of one picture and the model's time in ms.
+
+    ``pixels`` is one 28x28 image or a photo's views, (V, 28, 28) (:func:`photo.to_views`):
+    the model reads every view in one call and their answers are combined.
+    """
+    views = pixels[None] if pixels.ndim == 2 else pixels
+    x = model.input_tensor(views)
     start = time.perf_counter()
-    raw = model.predict_tensor(x)[0]
+    raw = model.predict_tensor(x)
     latency = (time.perf_counter() - start) * 1000.0
-    probs = preprocess.calibrate(raw, model.manifest.calibration.temperature,
-                                 preprocess.probability_floor(model.artifact.output))
+    floor = preprocess.probability_floor(model.artifact.output)
+    probs = preprocess.calibrate(preprocess.combine_views(raw, floor),
+                                 model.manifest.calibration.temperature, floor)
     return probs, latency
 
 
 def classify(model: EdgeModel, pixels: np.ndarray, name: str, k: int = 1,
              min_confidence: float | None = None) -> Prediction:
-    """Answer for one 28x28 uint8 image; time only the model call.
+    """Answer for one 28x28 uint8 image, or a photo's views (V, 28, 28); time only the
+    model call.
 
     ``min_confidence`` None means the manifest's suggested threshold (none if it has none).
     """

@@ -98,7 +98,7 @@ def _run_files(model: EdgeModel, args: tuple[str, ...], recursive: bool, method:
             continue
         try:
             img = photo.open_image(item.source, item.name)
-            pred = classify(model, photo.to_pixels(img, method), item.name, k, min_confidence)
+            pred = classify(model, photo.to_views(img, method), item.name, k, min_confidence)
         except UserError as exc:
             click.echo(f"edge-classify: {exc}", err=True)
             failed += 1
@@ -132,7 +132,7 @@ def _run_camera(model: EdgeModel, source: str, method: str, k: int,
         with camera.open_camera(source) as frames:
             for frame in frames:
                 count += 1
-                pred = classify(model, photo.frame_to_pixels(frame, method), f"frame {count}", k,
+                pred = classify(model, photo.frame_to_views(frame, method), f"frame {count}", k,
                                 min_confidence)
                 if as_json:
                     _emit(pred, as_json)

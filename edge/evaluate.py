@@ -83,11 +83,11 @@ def _one(model: EdgeModel, item: LabelledPhoto, method: str, k: int,
     except UserError as exc:
         return PhotoResult(item, None, None, (0.0, 0.0, 0.0), str(exc), model.class_names)
     decoded = time.perf_counter()
-    pixels = photo.to_pixels(img, method)
+    views = photo.to_views(img, method)
     prepared = time.perf_counter()
-    pred = classify(model, pixels, item.name, k, min_confidence)  # times the model call
+    pred = classify(model, views, item.name, k, min_confidence)  # times the model call
     times = ((decoded - start) * 1000, (prepared - decoded) * 1000, pred.latency_ms)
-    return PhotoResult(item, pred, pixels, times, "", model.class_names)
+    return PhotoResult(item, pred, views[0], times, "", model.class_names)
 
 
 def summarise(results: list[PhotoResult], model: EdgeModel, method: str,
@@ -107,7 +107,7 @@ def summarise(results: list[PhotoResult], model: EdgeModel, method: str,
         "artifact": model.artifact.file,
         "backend": model.session.backend,
         "pipeline": method,
-        "pipeline_version": photo.PIPELINE_VERSION if method == "segment" else method,
+        "pipeline_version": photo.pipeline_version(method),
         "temperature": model.manifest.calibration.temperature,
         "min_confidence": threshold,
         "photos": len(results),

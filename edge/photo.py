@@ -5,16 +5,29 @@ The output always looks like Fashion-MNIST: a light garment on a dark background
 :func:`fmnist_edge.edge.preprocess.to_input` turns it into a tensor.  Files, camera frames and
 benchmarks all come through here, so the device never preprocesses two different ways.
 
-Three methods, selectable so they can be compared (:data:`DEFAULT_METHOD` is the default for
+Five methods, selectable so they can be compared (:data:`DEFAULT_METHOD` is the default for
 files and camera frames alike):
 
 ``"segment"``
     For real photos (pipeline :data:`PIPELINE_VERSION`): find the garment and only the
-    garment (:mod:`fmnist_edge.edge.segment`: patterned floors, beds, doors, shadows, a
-    garment touching the frame), then draw it as Fashion-MNIST does: garment only, light on
-    pure black, cropped, longest edge 28, centred, its tones spread like the dataset's, and a
-    shoe turned to face left, as every shoe in the dataset does.  A picture where nothing
-    stands out from the background gives blank pixels (:func:`is_blank`): "no garment found".
+    garment (patterned floors, beds, doors, shadows, a garment touching or filling the
+    frame), then draw it as Fashion-MNIST does: garment only, light on pure black, cropped,
+    longest edge 28, centred, its tones spread like the dataset's, and a shoe turned to face
+    left, as every shoe in the dataset does.  The garment is found twice, by two segmenters
+    that fail on different photos (``"segment-3"``'s colour models and ``"segment-4"``'s
+    learned net), and each cut-out is also mirrored (unless it may be a shoe, which must
+    face left): the model answers for every view and :func:`to_views` hands them all over,
+    so the answer is their consensus (:func:`fmnist_edge.edge.preprocess.combine_views`).
+    A picture where neither finds anything stands out from the background gives blank
+    pixels (:func:`is_blank`): "no garment found".
+``"segment-3"``
+    One view: the garment found by colour models seeded from the frame's border
+    (:mod:`fmnist_edge.edge.segment`).  What the photo recipe trains on
+    (:data:`TRAINING_METHOD`), and all ``"segment"`` can do where no runtime runs the net
+    (numpy runtime only).
+``"segment-4"``
+    One view: the garment found by the learned segmenter (:mod:`fmnist_edge.edge.segnet`, a
+    43,870-parameter U-Net run by the device's own runtime).
 ``"dataset"``
     The conversion Zalando used to build Fashion-MNIST from product photos
     (zalandoresearch/fashion-mnist README): trim the background, resize the longest edge to
@@ -37,28 +50,39 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from fmnist_edge.edge import segment
+from fmnist_edge.edge import segment, segnet
 from fmnist_edge.edge.dataset import IMAGE_SHAPE
 from fmnist_edge.edge.errors import UserError, first_line
 from fmnist_edge.edge.inputs import MAX_STDIN_BYTES
 
-METHODS = ("segment", "dataset", "simple")
+METHODS = ("segment", "segment-3", "segment-4", "dataset", "simple")
 
 #: What files and camera frames get unless ``--preprocess`` says otherwise.
 DEFAULT_METHOD = "segment"
 
-#: Names the pixels :data:`DEFAULT_METHOD` makes; the exporter records it in the manifest so a
-#: model trained on this pipeline's output can be told apart from one that was not.  Bump it
-#: whenever the pixels change ("segment-1" was the first draft: no lighting correction,
-#: shadows, unmixing; sharpened; "segment-2" had no vignetting term, one threshold for every
-#: round, and took a dark floor for a dataset image's black).
-PIPELINE_VERSION = "segment-3"
+#: Names what :data:`DEFAULT_METHOD` makes (reports print it).  Bump it whenever the pixels
+#: change ("segment-1" was the first draft: no lighting correction, shadows, unmixing;
+#: sharpened; "segment-2" had no vignetting term, one threshold for every round, and took a
+#: dark floor for a dataset image's black; "segment-3" is one view by colour models,
+#: "segment-4" one view by the learned net).  Chosen on 1,500 renders of validation images
+#: against both single segmenters, with and without the mirrors (benchmarks/PHOTOS.md).
+PIPELINE_VERSION = "segment-5"
+
+#: The pixels the photo recipe learns from (one view per render, colour models: no model
+#: file is needed to train, and the shipped bundles were trained on it).  The exporter
+#: records it in the manifest, so a model trained on other pixels can be told apart.
+TRAINING_METHOD = "segment-3"
+
+#: Where no runtime can run the learned net (numpy runtime only), what ``"segment"`` and
+#: ``"segment-4"`` fall back to (:func:`pipeline_version` says so in every report).
+FALLBACK_VERSION = "segment-3"
 
 #: Output shape (height, width), as in the manifest's ``preprocessing.size``.
 SHAPE = IMAGE_SHAPE
@@ -307,20 +331,48 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 def to_pixels(img: Image.Image, method: str = DEFAULT_METHOD) -> np.ndarray:
     """Turn a picture into (28, 28) uint8 pixels, light garment on dark, as the model expects.
 
-    ``method`` is ``"segment"`` (default: cut the garment out of a real photo),
-    ``"dataset"`` (the Fashion-MNIST conversion, for product shots on plain backgrounds) or
-    ``"simple"`` (the tutorial's naive resize and invert); see the module docstring.
-    All-zero pixels mean nothing was found (:func:`is_blank`).
+    ``method`` is one of :data:`METHODS` (see the module docstring).  For ``"segment"`` this
+    is the first of :func:`to_views` (the colour models' cut-out, else the net's): what a
+    report shows as "the input the model saw".  All-zero pixels mean nothing was found
+    (:func:`is_blank`).
     """
+    return to_views(img, method)[0]
+
+
+def to_views(img: Image.Image, method: str = DEFAULT_METHOD) -> np.ndarray:
+    """Every view the model answers for, (V, 28, 28) uint8: several for ``"segment"``, one
+    for the other methods.  Blank views (a segmenter found nothing) are left out; when
+    every view is blank one blank view remains (:func:`is_blank`)."""
     if method not in METHODS:
         raise UserError(f"unknown preprocessing method {method!r} (choose from "
                         f"{', '.join(METHODS)})")
     flat = _flatten(img) if img.mode not in ("RGB", "L") else img
     if method == "simple":
-        return _simple(flat)
+        return _simple(flat)[None]
+    if method == "dataset":
+        return _dataset(flat)[None]
+    finders = _finders(method)
+    return _segmented(flat, finders, mirror=method == "segment" and len(finders) > 1)
+
+
+def pipeline_version(method: str = DEFAULT_METHOD) -> str:
+    """The name of what ``method`` makes on this machine: :data:`FALLBACK_VERSION` wherever
+    the learned segmenter would be needed but no runtime here can run it."""
+    learned = {"segment": PIPELINE_VERSION, "segment-4": "segment-4"}
+    if method in learned:
+        return learned[method] if segnet.available() else FALLBACK_VERSION
+    return method
+
+
+def _finders(method: str) -> tuple[Callable[[Image.Image], segment.Garment], ...]:
+    """The segmenters ``method`` runs, in view order (colour models first).  Without a
+    runtime for the net, ``"segment"`` is exactly ``"segment-3"`` (no mirrors either)."""
+    net = (segnet.find_garment,) if segnet.available() else ()
     if method == "segment":
-        return _segmented(flat)
-    return _dataset(flat)
+        return (segment.find_garment, *net)
+    if method == "segment-4" and net:
+        return net
+    return (segment.find_garment,)
 
 
 def is_blank(pixels: np.ndarray) -> bool:
@@ -331,12 +383,17 @@ def is_blank(pixels: np.ndarray) -> bool:
 def frame_to_pixels(frame: np.ndarray, method: str = DEFAULT_METHOD) -> np.ndarray:
     """A camera frame (H, W, 3) RGB uint8 (or (H, W) grey) → the same pixels as
     :func:`to_pixels`.  :mod:`fmnist_edge.edge.camera` hands out RGB whatever the library."""
+    return frame_to_views(frame, method)[0]
+
+
+def frame_to_views(frame: np.ndarray, method: str = DEFAULT_METHOD) -> np.ndarray:
+    """A camera frame (H, W, 3) RGB uint8 (or (H, W) grey) → the same views as
+    :func:`to_views`."""
     arr = np.asarray(frame)
     if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
         raise UserError(f"camera frame must be (H, W, 3) or (H, W) uint8, "
                         f"got {arr.shape} {arr.dtype}")
-    img = Image.fromarray(np.ascontiguousarray(arr))  # (H, W, 3) → RGB, (H, W) → L
-    return to_pixels(img, method)
+    return to_views(Image.fromarray(np.ascontiguousarray(arr)), method)
 
 
 def _simple(img: Image.Image) -> np.ndarray:
@@ -368,20 +425,39 @@ def _dataset(img: Image.Image) -> np.ndarray:
     return _level(grey, _luma(background))
 
 
-def _segmented(img: Image.Image) -> np.ndarray:
-    """Real photo → garment only, light on black, as Fashion-MNIST draws it."""
+def _segmented(img: Image.Image, finders: tuple[Callable[[Image.Image], segment.Garment], ...],
+               mirror: bool) -> np.ndarray:
+    """Real photo → garment only, light on black, as Fashion-MNIST draws it: one view per
+    segmenter that found something (and its mirror image, with ``mirror``), (V, 28, 28)."""
     if img.size == _PIL_SIZE:
-        return _small_as_dataset(img)
-    work = _shrink(img, RENDER_SIDE).convert("RGB")
+        return _small_as_dataset(img)[None]
+    work = shrink(img, RENDER_SIDE).convert("RGB")
     if _black_border(work):  # already light on black, as the dataset's own images: trim it
-        return _dataset(img)
-    garment = segment.find_garment(segment.segment_copy(work))
-    if not garment.found:  # a dataset image whose garment touches two edges: trim it too
-        return _dataset(img) if _black_border(work, MOSTLY_BLACK) else np.zeros(SHAPE, np.uint8)
-    mask = _upsample(garment.mask, work.size)
+        return _dataset(img)[None]
+    small = segment.segment_copy(work)
     grey = np.asarray(work.convert("L"), np.float32)
+    views = [_cut_out(grey, g.mask, work.size) for g in (find(small) for find in finders)
+             if g.found]
+    if not views:  # a dataset image whose garment touches two edges: trim it too
+        return (_dataset(img) if _black_border(work, MOSTLY_BLACK)
+                else np.zeros(SHAPE, np.uint8))[None]
+    if mirror:
+        views += [v[:, ::-1] for v in views if not _may_be_shoe(v)]
+    return np.ascontiguousarray(np.stack(views))
+
+
+def _cut_out(grey: np.ndarray, small_mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One segmenter's mask (on the segmentation copy) → the garment drawn as the dataset."""
+    mask = _upsample(small_mask, size)
     negate = not _already_light_on_dark(grey, mask)
     return draw_garment(garment_tone(grey, mask > 0.5, negate), mask)
+
+
+def _may_be_shoe(pixels: np.ndarray) -> bool:
+    """At least as wide as tall (:data:`SHOE_ASPECT`): :func:`_face_left` turned it to face
+    left as the dataset's shoes do, so its mirror image is not a view of it."""
+    ys, xs = np.nonzero(pixels)
+    return bool(xs.size) and (xs.max() - xs.min() + 1) >= SHOE_ASPECT * (ys.max() - ys.min() + 1)
 
 
 def draw_garment(tone: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -405,7 +481,7 @@ def draw_garment(tone: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.asarray(canvas, dtype=np.uint8).copy()
 
 
-def _shrink(img: Image.Image, side: int) -> Image.Image:
+def shrink(img: Image.Image, side: int) -> Image.Image:
     """A copy at most ``side`` on its longest edge (box filter: fast and alias-free)."""
     scale = side / max(img.size)
     if scale >= 1:

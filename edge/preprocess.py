@@ -8,8 +8,8 @@ The stages, each a plain function:
    manifest's ``preprocessing``, then, for an int8 artifact, quantised with that artifact's
    input scale and zero point.
 3. **raw output → probabilities** (:func:`to_probabilities`): dequantised for int8 outputs;
-   then, on the device, temperature-scaled (:func:`calibrate`) by the manifest's
-   ``calibration``.
+   then, on the device, the answers for a photo's views combined (:func:`combine_views`)
+   and temperature-scaled (:func:`calibrate`) by the manifest's ``calibration``.
 
 Files, camera frames, export verification and benchmarks all call these, so training-time
 and device-time preprocessing cannot drift apart.
@@ -61,6 +61,19 @@ def calibrate(probs: np.ndarray, temperature: float, floor: float = 0.0) -> np.n
     scaled = np.power(base, np.float32(1.0 / temperature))
     total = scaled.sum(axis=-1, keepdims=True)
     return np.where(total > 0, scaled / np.where(total > 0, total, 1.0), probs).astype(np.float32)
+
+
+def combine_views(probs: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """One answer from the answers for several views of a photo, (V, C) → (C,): the
+    normalised geometric mean (the mean of the logits), so a class one view rules out
+    stays unlikely, and views that disagree give a less confident answer.  ``floor`` as in
+    :func:`calibrate`; one view comes back unchanged."""
+    if len(probs) == 1:
+        return probs[0]
+    logs = np.log(np.maximum(probs, np.float32(max(floor, 1e-6))))
+    mean = logs.mean(axis=0)
+    p = np.exp(mean - mean.max())
+    return (p / p.sum()).astype(np.float32)
 
 
 def probability_floor(spec: TensorSpec) -> float:

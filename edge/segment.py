@@ -309,7 +309,7 @@ def _clean(mask: np.ndarray, score: np.ndarray) -> np.ndarray:
     or a hanger wire does not join the garment), holes filled (a print on a T-shirt is
     still the T-shirt)."""
     opened = _morph(_morph(mask, ImageFilter.MinFilter(3)), ImageFilter.MaxFilter(3))
-    kept = _main_regions(opened, score)
+    kept = main_regions(opened, score)
     return fill_holes(kept)
 
 
@@ -360,7 +360,7 @@ def _run_minimum(labels: np.ndarray, mask: np.ndarray, big: np.int32) -> np.ndar
     return out.reshape(h, w).astype(np.int32)
 
 
-def _main_regions(mask: np.ndarray, score: np.ndarray) -> np.ndarray:
+def main_regions(mask: np.ndarray, score: np.ndarray) -> np.ndarray:
     """The region with the most garment evidence near the centre, plus a second one of
     comparable size (a pair of shoes); everything else is dropped."""
     labels, count = label_regions(mask)

@@ -70,6 +70,15 @@ def compose(image: np.ndarray, label: int, rng: Rng, landscape: bool | None = No
             ) -> tuple[Image.Image, np.ndarray]:
     """The picture before JPEG encoding, and where the garment is in it (alpha, before the
     camera's tilt and blur): what :func:`render` encodes, and what tests check."""
+    picture, alpha, _ = scene(image, label, rng, landscape)
+    return picture, alpha
+
+
+def scene(image: np.ndarray, label: int, rng: Rng, landscape: bool | None = None
+          ) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """:func:`compose`, plus the alpha as the camera saw it: moved by the same perspective
+    tilt as the picture (the learned segmenter, :mod:`fmnist_edge.train.segnet`, trains on
+    where the garment IS in the picture).  Draws exactly what :func:`compose` draws."""
     if landscape is None:
         landscape = bool(rng.random() < 0.3)
     w, h = CANVAS[::-1] if landscape else CANVAS
@@ -80,7 +89,13 @@ def compose(image: np.ndarray, label: int, rng: Rng, landscape: bool | None = No
     canvas = canvas * (1 - alpha[..., None]) + garment * alpha[..., None]
     picture = Image.fromarray(_to_uint8(canvas))
     _occluder(picture, alpha, label, rng)
-    return _camera(picture, rng), alpha
+    picture, tilt = _camera(picture, rng)
+    seen = alpha
+    if tilt is not None:
+        seen = np.asarray(Image.fromarray(alpha.astype(np.float32), mode="F").transform(
+            (w, h), Image.Transform.PERSPECTIVE, tilt, Image.Resampling.BILINEAR, fillcolor=0.0),
+            np.float32)
+    return picture, alpha, seen
 
 
 def garment_mask(image: np.ndarray) -> np.ndarray:
@@ -483,11 +498,13 @@ def _occluder(picture: Image.Image, alpha: np.ndarray, label: int, rng: Rng) -> 
             draw.line((ex + ox, ey + oy, fx, fy), fill=fill, width=max(2, r // 3))
 
 
-def _camera(picture: Image.Image, rng: Rng) -> Image.Image:
-    """Light, lens and sensor: gradient, vignette, cast, tilt, blur and noise."""
+def _camera(picture: Image.Image, rng: Rng) -> tuple[Image.Image, tuple[float, ...] | None]:
+    """Light, lens and sensor: gradient, vignette, cast, tilt, blur and noise; also the tilt's
+    perspective coefficients (None: no tilt), so the garment's mask can follow it."""
     w, h = picture.size
+    tilt = None
     if rng.random() < 0.4:
-        picture = _perspective(picture, rng)
+        picture, tilt = _perspective(picture, rng)
     y, x = _grid(h, w)
     angle = rng.uniform(0, 2 * math.pi)
     ramp = (x / w - 0.5) * math.cos(angle) + (y / h - 0.5) * math.sin(angle)
@@ -499,11 +516,12 @@ def _camera(picture: Image.Image, rng: Rng) -> Image.Image:
     out = Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8))
     if rng.random() < 0.6:
         out = out.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.4))))
-    return out
+    return out, tilt
 
 
-def _perspective(picture: Image.Image, rng: Rng) -> Image.Image:
-    """A camera not quite square to the floor or door: corners moved by up to 5 %."""
+def _perspective(picture: Image.Image, rng: Rng) -> tuple[Image.Image, tuple[float, ...]]:
+    """A camera not quite square to the floor or door: corners moved by up to 5 %; the
+    picture and the transform's coefficients."""
     w, h = picture.size
     src = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
     jitter = rng.uniform(-0.05, 0.05, (4, 2)) * (w, h)
@@ -511,7 +529,7 @@ def _perspective(picture: Image.Image, rng: Rng) -> Image.Image:
                                                                             strict=True)]
     coeffs = _perspective_coeffs(src, dst)
     return picture.transform((w, h), Image.Transform.PERSPECTIVE, coeffs,
-                             Image.Resampling.BILINEAR, fillcolor=_edge_colour(picture))
+                             Image.Resampling.BILINEAR, fillcolor=_edge_colour(picture)), coeffs
 
 
 def _edge_colour(picture: Image.Image) -> tuple[int, ...]:

@@ -1,9 +1,11 @@
 """Rendered sets: many renders in parallel, through the device pipeline, cached on disk.
 
 The ``photo`` recipe trains on what the device makes of a photo, so every render goes
-through :func:`fmnist_edge.edge.photo.open_image` and :func:`~fmnist_edge.edge.photo.to_pixels`
-exactly as a file given to ``edge-classify`` does.  Rendering 40,000 pictures takes minutes,
-so two caches sit in ``$FMNIST_RENDER_CACHE`` (default ``~/.cache/fmnist-edge/renders``):
+through :func:`fmnist_edge.edge.photo.open_image` and :func:`~fmnist_edge.edge.photo.to_pixels`,
+the device's own code, with :data:`~fmnist_edge.edge.photo.TRAINING_METHOD` (one view: the
+device's default answers for that view and others, see :func:`~fmnist_edge.edge.photo.to_views`).
+Rendering 40,000 pictures takes minutes, so two caches sit in ``$FMNIST_RENDER_CACHE``
+(default ``~/.cache/fmnist-edge/renders``):
 
 - the JPEG renders, keyed by renderer version, seed, split and image indices;
 - the 28x28 pixels the device pipeline made of them, keyed additionally by the pipeline
@@ -36,8 +38,9 @@ _CHUNK = 500
 
 
 def pipeline_version() -> str:
-    """The device pipeline's version: a cache key and what manifests record."""
-    return photo.PIPELINE_VERSION
+    """The pixels the photo recipe learns from (:data:`photo.TRAINING_METHOD`): a cache key
+    and what manifests record."""
+    return photo.TRAINING_METHOD
 
 
 def cache_dir() -> Path:
@@ -49,8 +52,7 @@ def cache_dir() -> Path:
 def renders(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: str,
             seed: int, workers: int = MAX_WORKERS) -> list[bytes]:
     """JPEG renders of ``images[indices]`` (cached)."""
-    key = _key("jpeg", split, seed, indices)
-    path = cache_dir() / f"{key}.npz"
+    path = cache_dir() / f"{key('jpeg', split, seed, indices)}.npz"
     if path.is_file():
         with np.load(path) as z:
             blob, ends = z["blob"], z["ends"]
@@ -58,15 +60,14 @@ def renders(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: 
         return [blob[s:e].tobytes() for s, e in zip(starts, ends, strict=True)]
     out = _parallel(images, labels, indices, split, seed, workers)
     ends = np.cumsum([len(b) for b in out])
-    _save(path, blob=np.frombuffer(b"".join(out), np.uint8), ends=ends)
+    save(path, blob=np.frombuffer(b"".join(out), np.uint8), ends=ends)
     return out
 
 
 def pixels(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: str,
            seed: int, workers: int = MAX_WORKERS) -> np.ndarray:
     """(N, 28, 28) uint8: what the device pipeline makes of each render (cached)."""
-    key = _key(f"pixels-{pipeline_version()}", split, seed, indices)
-    path = cache_dir() / f"{key}.npz"
+    path = cache_dir() / f"{key(f'pixels-{pipeline_version()}', split, seed, indices)}.npz"
     if path.is_file():
         with np.load(path) as z:
             return np.asarray(z["pixels"])
@@ -74,7 +75,7 @@ def pixels(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: s
     chunks = [jpegs[i:i + _CHUNK] for i in range(0, len(jpegs), _CHUNK)]
     result = pool_map(to_device_pixels, chunks, workers)
     out = np.concatenate(result) if result else np.zeros((0, *photo.SHAPE), np.uint8)
-    _save(path, pixels=out)
+    save(path, pixels=out)
     return out
 
 
@@ -82,7 +83,7 @@ def to_device_pixels(jpegs: list[bytes]) -> np.ndarray:
     """Decode and preprocess JPEG bytes exactly as ``edge-classify`` does a file."""
     out = np.zeros((len(jpegs), *photo.SHAPE), np.uint8)
     for i, data in enumerate(jpegs):
-        out[i] = photo.to_pixels(photo.open_image(data, f"render {i}"))
+        out[i] = photo.to_pixels(photo.open_image(data, f"render {i}"), photo.TRAINING_METHOD)
     return out
 
 
@@ -109,12 +110,12 @@ def pool_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> list[An
         return list(pool.map(fn, jobs))
 
 
-def _key(kind: str, split: str, seed: int, indices: np.ndarray) -> str:
+def key(kind: str, split: str, seed: int, indices: np.ndarray) -> str:
     digest = hashlib.sha256(np.ascontiguousarray(indices, np.int64).tobytes()).hexdigest()[:16]
     return f"{kind}-r{render.RENDER_VERSION}-{split}-s{seed}-n{len(indices)}-{digest}"
 
 
-def _save(path: Path, **arrays: np.ndarray) -> None:
+def save(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle

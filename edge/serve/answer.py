@@ -67,20 +67,20 @@ class Classifier:
         start = time.perf_counter()
         img = photo.open_image(data, name)
         decoded = time.perf_counter()
-        pixels = photo.to_pixels(img, options.method)
-        return self._answer(pixels, name, options, start, decoded)
+        views = photo.to_views(img, options.method)
+        return self._answer(views, name, options, start, decoded)
 
     def frame(self, frame: np.ndarray, name: str, options: Options) -> dict[str, Any]:
         """A camera frame (RGB uint8) → the answer."""
         start = time.perf_counter()
-        pixels = photo.frame_to_pixels(frame, options.method)
-        return self._answer(pixels, name, options, start, start)
+        views = photo.frame_to_views(frame, options.method)
+        return self._answer(views, name, options, start, start)
 
-    def _answer(self, pixels: np.ndarray, name: str, options: Options, start: float,
+    def _answer(self, views: np.ndarray, name: str, options: Options, start: float,
                 decoded: float) -> dict[str, Any]:
         prepared = time.perf_counter()
         with self._lock:
-            pred = classify(self.model, pixels, name, min(options.top_k, len(self.classes)),
+            pred = classify(self.model, views, name, min(options.top_k, len(self.classes)),
                             options.min_confidence)
         done = time.perf_counter()
         record = pred.to_json()

@@ -1,0 +1,153 @@
+"""The default photo pipeline answers for several views of a photo (pipeline segment-5).
+
+Both segmenters cut the garment out (colour models, then the learned net), each cut-out is
+also mirrored unless it may be a shoe, and the model's answers are combined into one.
+Real renders of validation images, real segmenters, the shipped bundle on its runtime.
+"""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fmnist_edge.edge import dataset, photo, preprocess, segnet
+from fmnist_edge.edge.classify import classify, probabilities
+from fmnist_edge.edge.model import EdgeModel
+from fmnist_edge.train import render
+
+#: Validation renders looked at (a seeded sample).
+COUNT = 24
+
+
+@pytest.fixture(scope="module")
+def renders(data_dir: Path) -> list[Image.Image]:
+    """Renders of validation images as the device decodes them."""
+    train = dataset.load_split("train")
+    _, val = dataset.validation_split(len(train.labels))
+    picks = np.sort(np.random.default_rng(11).choice(val, COUNT, replace=False))
+    return [photo.open_image(render.render(train.images[i], int(train.labels[i]),
+                                           render.rng_for(dataset.SEED, "train", int(i))),
+                             f"render {i}") for i in picks]
+
+
+@pytest.fixture(scope="module")
+def second() -> EdgeModel:
+    return EdgeModel.open(photo_bundle("second"))
+
+
+def photo_bundle(name: str) -> Path:
+    return Path(photo.__file__).resolve().parent / "bundles" / name
+
+
+def test_the_views_are_both_segmenters_and_their_mirrors(renders: list[Image.Image]) -> None:
+    assert segnet.available(), "no runtime for edge/segmenter/ here"
+    sizes = []
+    for img in renders:
+        views = photo.to_views(img)
+        colour, net = photo.to_pixels(img, "segment-3"), photo.to_pixels(img, "segment-4")
+        assert views.dtype == np.uint8 and views.shape[1:] == (28, 28)
+        found = [v for v in (colour, net) if not photo.is_blank(v)]
+        assert found, "neither segmenter found the garment of a render"
+        assert np.array_equal(views[0], found[0])  # the colour models' view comes first
+        assert np.array_equal(photo.to_pixels(img), found[0])
+        mirrored = [v[:, ::-1] for v in found if not photo._may_be_shoe(v)]
+        assert len(views) == len(found) + len(mirrored)
+        assert all(any(np.array_equal(v, w) for w in views) for v in found + mirrored)
+        sizes.append(len(views))
+    assert max(sizes) == 4 and min(sizes) >= 1
+
+
+def test_a_shoe_is_never_mirrored(renders: list[Image.Image]) -> None:
+    """Fashion-MNIST's shoes all face left; a mirrored shoe would be a view of nothing."""
+    wide = 0
+    for img in renders:
+        for view in photo.to_views(img):
+            ys, xs = np.nonzero(view)
+            if xs.size and np.ptp(xs) >= np.ptp(ys):
+                wide += 1
+                others = [v for v in photo.to_views(img) if v is not view]
+                assert not any(np.array_equal(v, view[:, ::-1]) for v in others)
+    assert wide > 0, "no wide garment among the renders: the check checked nothing"
+
+
+def test_a_dataset_image_is_one_view_byte_for_byte(data_dir: Path) -> None:
+    test = dataset.load_split("test")
+    for i in range(5):
+        views = photo.to_views(Image.fromarray(test.images[i]))
+        assert views.shape == (1, 28, 28)
+        assert np.array_equal(views[0], test.images[i])
+
+
+def test_an_empty_wall_is_one_blank_view_and_no_garment(second: EdgeModel) -> None:
+    wall = Image.new("RGB", (640, 480), (214, 206, 190))
+    views = photo.to_views(wall)
+    assert views.shape == (1, 28, 28) and photo.is_blank(views)
+    assert classify(second, views, "wall").status == "none"
+
+
+@pytest.mark.parametrize("method", ["segment-3", "segment-4", "dataset", "simple"])
+def test_the_other_methods_give_one_view(renders: list[Image.Image], method: str) -> None:
+    for img in renders[:4]:
+        views = photo.to_views(img, method)
+        assert views.shape == (1, 28, 28)
+        assert np.array_equal(views[0], photo.to_pixels(img, method))
+
+
+def test_a_camera_frame_gives_the_views_of_its_picture(renders: list[Image.Image]) -> None:
+    frame = np.asarray(renders[0].convert("RGB"))
+    np.testing.assert_array_equal(photo.frame_to_views(frame), photo.to_views(renders[0]))
+    buf = io.BytesIO()
+    renders[0].save(buf, format="PNG")
+    again = photo.open_image(buf.getvalue(), "frame.png")
+    np.testing.assert_array_equal(photo.to_views(again), photo.to_views(renders[0]))
+
+
+def test_combined_answer_is_the_mean_of_the_logits() -> None:
+    probs = np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]], np.float32)
+    combined = preprocess.combine_views(probs)
+    expected = np.exp(np.log(probs).mean(axis=0))
+    np.testing.assert_allclose(combined, expected / expected.sum(), rtol=1e-6)
+    assert abs(float(combined.sum()) - 1.0) < 1e-6
+    np.testing.assert_allclose(preprocess.combine_views(probs[::-1]), combined, rtol=1e-6)
+    np.testing.assert_array_equal(preprocess.combine_views(probs[:1]), probs[0])
+    # A class one view rules out stays unlikely, whatever the other view says.
+    ruled_out = preprocess.combine_views(np.array([[0.0, 0.5, 0.5], [0.98, 0.01, 0.01]]),
+                                         floor=0.002)
+    assert ruled_out.argmax() != 0
+
+
+def test_classify_combines_the_views_of_a_photo(renders: list[Image.Image],
+                                                second: EdgeModel) -> None:
+    checked = 0
+    for img in renders:
+        views = photo.to_views(img)
+        if len(views) < 2:
+            continue
+        probs, _ = probabilities(second, views)
+        raw = second.predict(views)
+        floor = preprocess.probability_floor(second.artifact.output)
+        expected = preprocess.calibrate(preprocess.combine_views(raw, floor),
+                                        second.manifest.calibration.temperature, floor)
+        np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+        single, _ = probabilities(second, views[0])
+        assert not np.allclose(single, probs) or np.allclose(raw[0], raw).all()
+        pred = classify(second, views, "render", k=3)
+        assert pred.top[0][0] == second.class_names[int(np.argmax(probs))]
+        checked += 1
+    assert checked >= COUNT // 2
+
+
+def test_threads_preprocessing_at_once_get_what_one_thread_gets(renders: list[Image.Image]
+                                                                ) -> None:
+    """edge-serve preprocesses uploads and camera frames in several threads at once; the
+    net's interpreter is shared, so its calls must not interleave."""
+    alone = [photo.to_views(img) for img in renders]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(photo.to_views, renders * 3))
+    for i, views in enumerate(together):
+        np.testing.assert_array_equal(views, alone[i % len(renders)])
