@@ -49,7 +49,7 @@ def report(results: dict[Key, dict[str, Any]], command: str) -> str:
              "Every row is `edge-evaluate` on one folder with one bundle (int8 TFLite, "
              "default flags: the manifest's temperature and suggested `min_confidence`) and "
              f"one photo pipeline. `segment` is the default pipeline (`{photo.PIPELINE_VERSION}`: "
-             "both segmenters' cut-outs and their mirror images, the answers combined), "
+             "three segmenters' cut-outs and their mirror images, the answers combined), "
              "`segment-3` and `segment-4` one cut-out each (colour models; the learned net), "
              "`dataset` the old one. Generated on this machine (2 shared x86 cores) by:", "",
              f"    {command}", "",

@@ -29,7 +29,7 @@ import click
 
 from fmnist_edge.edge import cli_util, runtimes, shipped
 from fmnist_edge.edge import manifest as mf
-from fmnist_edge.edge.errors import UserError
+from fmnist_edge.edge.errors import UserError, first_line
 
 EXAMPLES = """\b
 Examples:
@@ -222,6 +222,28 @@ def runtime_checks() -> list[Check]:
     return checks
 
 
+def pipeline_check() -> Check:
+    """Which photo pipeline camera pictures get here.  The default needs a runtime that runs
+    the learned segmenter (edge/segmenter/); without one it is segment-3, colour models
+    alone (benchmarks/PHOTOS.md: 2-4 points lower on real photos, 6 on renders)."""
+    from PIL import Image
+
+    from fmnist_edge.edge import photo, segnet
+
+    version, path = photo.pipeline_version(), segnet.model_path()
+    fix = (f"pip install ai-edge-litert (64-bit) or onnxruntime for pipeline "
+           f"{photo.PIPELINE_VERSION}")
+    if path is None:
+        return Check("photo pipeline", False, f"{version} only: no runtime here runs the "
+                     "learned segmenter", fix, essential=False)
+    try:
+        segnet.probabilities(Image.new("RGB", segnet.INPUT_SHAPE[::-1], (128, 128, 128)))
+    except Exception as exc:  # a runtime that imports but cannot run this file
+        return Check("photo pipeline", False, f"{version}: the learned segmenter fails "
+                     f"({first_line(exc)})", fix, essential=False)
+    return Check("photo pipeline", True, f"{version} (learned segmenter {path.name} runs)")
+
+
 def camera_checks() -> list[Check]:
     """Is picamera2 importable (and if not, is it the venv trap), which cameras open."""
     ok, said = probe(_CAMERA_PROBE)
@@ -339,6 +361,7 @@ def run_checks(camera: bool, parity_images: int, download: bool) -> list[Check]:
     if not usable:
         checks.append(Check("runtimes", False, "none imports", "pip install ai-edge-litert "
                             "(64-bit), or apt install python3-numpy for the numpy runtime"))
+    checks.append(pipeline_check())
     checks += bundle_checks(parity_images, download)
     if camera:
         checks += camera_checks()

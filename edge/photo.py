@@ -13,13 +13,15 @@ files and camera frames alike):
     garment (patterned floors, beds, doors, shadows, a garment touching or filling the
     frame), then draw it as Fashion-MNIST does: garment only, light on pure black, cropped,
     longest edge 28, centred, its tones spread like the dataset's, and a shoe turned to face
-    left, as every shoe in the dataset does.  The garment is found twice, by two segmenters
-    that fail on different photos (``"segment-3"``'s colour models and ``"segment-4"``'s
-    learned net), and each cut-out is also mirrored (unless it may be a shoe, which must
-    face left): the model answers for every view and :func:`to_views` hands them all over,
-    so the answer is their consensus (:func:`fmnist_edge.edge.preprocess.combine_views`).
-    A picture where neither finds anything stands out from the background gives blank
-    pixels (:func:`is_blank`): "no garment found".
+    left, as every shoe in the dataset does.  The garment is found three times, by
+    segmenters that fail on different photos (``"segment-3"``'s colour models seeded by the
+    frame's border, ``"segment-4"``'s learned net, and colour models seeded by the net's
+    mask, :func:`segment.refine`), and each cut-out is also mirrored (unless it may be a
+    shoe, which must face left): the model answers for every view and :func:`to_views`
+    hands them all over, so the answer is their consensus
+    (:func:`fmnist_edge.edge.preprocess.combine_views`).  A picture where no segmenter
+    finds anything that stands out from the background gives blank pixels
+    (:func:`is_blank`): "no garment found".
 ``"segment-3"``
     One view: the garment found by colour models seeded from the frame's border
     (:mod:`fmnist_edge.edge.segment`).  What the photo recipe trains on
@@ -50,7 +52,6 @@ import io
 import os
 import stat
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -71,9 +72,10 @@ DEFAULT_METHOD = "segment"
 #: change ("segment-1" was the first draft: no lighting correction, shadows, unmixing;
 #: sharpened; "segment-2" had no vignetting term, one threshold for every round, and took a
 #: dark floor for a dataset image's black; "segment-3" is one view by colour models,
-#: "segment-4" one view by the learned net).  Chosen on 1,500 renders of validation images
-#: against both single segmenters, with and without the mirrors (benchmarks/PHOTOS.md).
-PIPELINE_VERSION = "segment-5"
+#: "segment-4" one view by the learned net, "segment-5" both and their mirrors).  Chosen
+#: on 1,500 renders of validation images against single segmenters and pairs, with and
+#: without the mirrors (benchmarks/PHOTOS.md).
+PIPELINE_VERSION = "segment-6"
 
 #: The pixels the photo recipe learns from (one view per render, colour models: no model
 #: file is needed to train, and the shipped bundles were trained on it).  The exporter
@@ -351,8 +353,7 @@ def to_views(img: Image.Image, method: str = DEFAULT_METHOD) -> np.ndarray:
         return _simple(flat)[None]
     if method == "dataset":
         return _dataset(flat)[None]
-    finders = _finders(method)
-    return _segmented(flat, finders, mirror=method == "segment" and len(finders) > 1)
+    return _segmented(flat, method)
 
 
 def pipeline_version(method: str = DEFAULT_METHOD) -> str:
@@ -364,15 +365,16 @@ def pipeline_version(method: str = DEFAULT_METHOD) -> str:
     return method
 
 
-def _finders(method: str) -> tuple[Callable[[Image.Image], segment.Garment], ...]:
-    """The segmenters ``method`` runs, in view order (colour models first).  Without a
-    runtime for the net, ``"segment"`` is exactly ``"segment-3"`` (no mirrors either)."""
-    net = (segnet.find_garment,) if segnet.available() else ()
-    if method == "segment":
-        return (segment.find_garment, *net)
-    if method == "segment-4" and net:
-        return net
-    return (segment.find_garment,)
+def _garments(small: Image.Image, method: str) -> list[segment.Garment]:
+    """The garments ``method``'s segmenters find in the segmentation copy, in view order:
+    colour models, the learned net, colour models seeded by the net (:func:`segment.refine`).
+    Without a runtime for the net, ``"segment"`` is exactly ``"segment-3"`` (no mirrors)."""
+    if method == "segment-3" or not segnet.available():
+        return [segment.find_garment(small)]
+    net = segnet.find_garment(small)
+    if method == "segment-4":
+        return [net]
+    return [segment.find_garment(small), net, segment.refine(small, net)]
 
 
 def is_blank(pixels: np.ndarray) -> bool:
@@ -425,10 +427,10 @@ def _dataset(img: Image.Image) -> np.ndarray:
     return _level(grey, _luma(background))
 
 
-def _segmented(img: Image.Image, finders: tuple[Callable[[Image.Image], segment.Garment], ...],
-               mirror: bool) -> np.ndarray:
+def _segmented(img: Image.Image, method: str) -> np.ndarray:
     """Real photo → garment only, light on black, as Fashion-MNIST draws it: one view per
-    segmenter that found something (and its mirror image, with ``mirror``), (V, 28, 28)."""
+    garment ``method``'s segmenters found (and, for ``"segment"``, each one's mirror
+    image), (V, 28, 28)."""
     if img.size == _PIL_SIZE:
         return _small_as_dataset(img)[None]
     work = shrink(img, RENDER_SIDE).convert("RGB")
@@ -436,12 +438,12 @@ def _segmented(img: Image.Image, finders: tuple[Callable[[Image.Image], segment.
         return _dataset(img)[None]
     small = segment.segment_copy(work)
     grey = np.asarray(work.convert("L"), np.float32)
-    views = [_cut_out(grey, g.mask, work.size) for g in (find(small) for find in finders)
-             if g.found]
+    garments = _garments(small, method)
+    views = [_cut_out(grey, g.mask, work.size) for g in garments if g.found]
     if not views:  # a dataset image whose garment touches two edges: trim it too
         return (_dataset(img) if _black_border(work, MOSTLY_BLACK)
                 else np.zeros(SHAPE, np.uint8))[None]
-    if mirror:
+    if method == "segment" and len(garments) > 1:
         views += [v[:, ::-1] for v in views if not _may_be_shoe(v)]
     return np.ascontiguousarray(np.stack(views))
 

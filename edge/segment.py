@@ -56,6 +56,8 @@ CENTRE_SPREAD = 0.65
 
 #: GrabCut-style re-estimation rounds.
 ROUNDS = 3
+#: Rounds of :func:`refine`, whose first garment model is already a segmenter's answer.
+REFINE_ROUNDS = 2
 
 #: P(garment) a pixel needs in the first round (0.5 in later rounds).  The first garment
 #: model is the inside of the frame minus the border's colours, so a background colour the
@@ -143,6 +145,38 @@ def find_garment(small: Image.Image) -> Garment:
             break
         prior = _spatial_prior(mask)
         fg_weight = (mask & ~ring).astype(np.float32)
+    return _verdict(mask, bins)
+
+
+def refine(small: Image.Image, seed: Garment) -> Garment:
+    """Colour models seeded by another segmenter's garment instead of the border ring.
+
+    The learned net (:mod:`fmnist_edge.edge.segnet`) finds a garment touching or filling the
+    frame but may cut the stripes out of a striped T-shirt; the colour models learn a
+    photo's own colours but need the border to be background.  Seeded by the net's mask,
+    they learn the garment's colours from most of the garment (stripes included) and the
+    background's from the rest of the frame, border or not, then re-estimate
+    (:data:`REFINE_ROUNDS`) as :func:`find_garment` does.  A seed that found nothing or
+    everything comes back as it is.  (Pipeline segment-6: on 1,500 renders of validation
+    images, the shipped models answer 0.741 / 0.766 from this cut-out alone, against
+    0.709 / 0.738 from :func:`find_garment`'s and 0.725 / 0.752 from the net's.)
+    """
+    if seed.status != "found" or seed.mask.shape != (small.height, small.width):
+        return seed
+    ring = _border_ring(small.height, small.width)
+    bins = _colour_bins(small, ring)
+    mask = seed.mask > 0.5
+    prior = _spatial_prior(mask)
+    for _ in range(REFINE_ROUNDS):
+        fg_hist = _histogram(bins, mask.astype(np.float32))
+        bg_hist = _histogram(bins, (~mask).astype(np.float32))
+        if fg_hist is None or bg_hist is None:
+            break
+        posterior = _posterior(bins, _smooth(fg_hist), _smooth(_shadowed(bg_hist)), prior)
+        found = _clean(posterior > 0.5, posterior)
+        if not found.any():
+            break
+        mask, prior = found, _spatial_prior(found)
     return _verdict(mask, bins)
 
 

@@ -11,8 +11,9 @@ falls back to segment-3 by name.
 
 Alone it is no better than segment-3 on real photos (it cuts the stripes out of striped
 T-shirts and fuses hangers and fur trims into coats, textures the renders never showed it),
-but the two fail on different photos: the default pipeline ("segment-5",
-:func:`fmnist_edge.edge.photo.to_views`) asks the model about both cut-outs.
+but the two fail on different photos: the default pipeline ("segment-6",
+:func:`fmnist_edge.edge.photo.to_views`) asks the model about both cut-outs and a third,
+segment-3's colour models seeded by the net's mask (:func:`segment.refine`).
 
 Its answer has :func:`fmnist_edge.edge.segment.find_garment`'s contract: a
 :class:`~fmnist_edge.edge.segment.Garment` with ``found`` / ``none`` / ``full`` and a mask at

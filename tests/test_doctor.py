@@ -115,3 +115,15 @@ def test_parity_allows_sampling_noise_not_a_broken_runtime() -> None:
     assert not doctor.parity_ok(0.96, 0.9865, 500)
     # a bundle that agreed 100 % still tolerates one odd image, not five
     assert doctor.parity_ok(0.98, 1.0, 50) and not doctor.parity_ok(0.90, 1.0, 50)
+
+
+def test_the_photo_pipeline_check_says_which_pipeline_runs(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from fmnist_edge.edge import photo, segnet
+
+    check = doctor.pipeline_check()
+    assert check.ok and photo.PIPELINE_VERSION in check.detail, check.line()
+    monkeypatch.setattr(segnet, "model_path", lambda backend=None: None)
+    check = doctor.pipeline_check()
+    assert not check.ok and not check.essential
+    assert "segment-3 only" in check.detail and "onnxruntime" in check.fix, check.line()

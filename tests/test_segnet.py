@@ -105,8 +105,8 @@ def test_any_size_gives_a_mask_of_that_size() -> None:
 def test_pipeline_version_says_which_segmenter_ran(monkeypatch: pytest.MonkeyPatch,
                                                    renders: list[tuple[Image.Image, np.ndarray]]
                                                    ) -> None:
-    assert photo.PIPELINE_VERSION == "segment-5"
-    assert photo.pipeline_version() == "segment-5"
+    assert photo.PIPELINE_VERSION == "segment-6"
+    assert photo.pipeline_version() == "segment-6"
     assert photo.pipeline_version("segment-4") == "segment-4"
     assert photo.pipeline_version("segment-3") == "segment-3"
     small = renders[0][0]
