@@ -232,8 +232,9 @@ def probabilities(record: dict[str, Any]) -> dict[str, float]:
 
 def compare(here: dict[str, dict[str, Any]], there: dict[str, dict[str, Any]]
             ) -> dict[str, Any]:
-    """Top-1 agreement and the largest probability differences (of the top-1 class, and
-    of any class), image by image."""
+    """Top-1 agreement (same class and same answer: "unsure" or "no garment found" on one
+    side only is a difference) and the largest probability differences (of the top-1 class,
+    and of any class), image by image."""
     same, max_top1, max_any = 0, 0.0, 0.0
     for name, rec in here.items():
         other = there.get(name)
