@@ -231,7 +231,8 @@ def pipeline_check() -> Check:
 
     path = segnet.model_path()
     fix = (f"{runtimes.install_hint('litert')} or {runtimes.install_hint('onnxruntime')} "
-           f"(64-bit OS only) for pipeline {photo.PIPELINE_VERSION}")
+           "(64-bit OS), or pip install --no-deps tflite-runtime (32-bit Pi OS, with "
+           f"Debian's numpy) for pipeline {photo.PIPELINE_VERSION}")
     if path is None:
         return Check("photo pipeline", False, "segment-3 alone: no runtime here can run the "
                      "learned segmenter", fix, essential=False)
