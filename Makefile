@@ -91,7 +91,7 @@ bundles: install
 # about 10 CPU-minutes the first time), 4 epochs on one TensorFlow thread (about 15 minutes),
 # exported to float32 TFLite and ONNX and checked against Keras.  The bundles need no retraining
 # after it: they learn from segment-3's cut-outs (photo.TRAINING_METHOD), and the default
-# pipeline (segment-5) asks them about both segmenters' cut-outs.
+# pipeline (photo.PIPELINE_VERSION) asks them about every segmenter's cut-out.
 segmenter: install
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(BIN)/fmnist-segmenter -o $(OUT)/segmenter
 	rm -rf edge/segmenter && mkdir -p edge/segmenter

@@ -48,7 +48,8 @@ def report(results: dict[Key, dict[str, Any]], command: str) -> str:
     lines = ["# Photos: recipes x pipelines x models", "",
              "Every row is `edge-evaluate` on one folder with one bundle (int8 TFLite, "
              "default flags: the manifest's temperature and suggested `min_confidence`) and "
-             f"one photo pipeline. `segment` is the default pipeline (`{photo.PIPELINE_VERSION}`: "
+             "one photo pipeline. `segment` is the default pipeline "
+             f"(`{photo.pipeline_version()}`: "
              "three segmenters' cut-outs and their mirror images, the answers combined), "
              "`segment-3` and `segment-4` one cut-out each (colour models; the learned net), "
              "`dataset` the old one. Generated on this machine (2 shared x86 cores) by:", "",

@@ -42,8 +42,9 @@ def answer_options(command: F) -> F:
     for option in reversed((
         click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
                      default=photo.DEFAULT_METHOD, show_default=True,
-                     help="segment: cut the garment out of a real photo with both "
-                          "segmenters and combine the answers; segment-3 / segment-4: one "
+                     help="segment: cut the garment out of a real photo with every "
+                          "segmenter that runs here and combine the answers; segment-3 / "
+                          "segment-4: one "
                           "segmenter alone (colour models / the learned net); dataset: "
                           "Fashion-MNIST's own conversion (product shots on plain "
                           "backgrounds); simple: the tutorial's resize and invert."),

@@ -28,7 +28,8 @@ STAGES = ("decode", "preprocess", "inference")
 
 @dataclass(frozen=True)
 class PhotoResult:
-    """One photo's answer, the 28x28 pixels the model saw and the time of each stage (ms).
+    """One photo's answer, the 28x28 views the model saw ((V, 28, 28): the answer combines
+    them, :func:`photo.to_views`) and the time of each stage (ms).
 
     ``error`` is set (and ``prediction`` None) when the photo could not be decoded.
     """
@@ -87,7 +88,7 @@ def _one(model: EdgeModel, item: LabelledPhoto, method: str, k: int,
     prepared = time.perf_counter()
     pred = classify(model, views, item.name, k, min_confidence)  # times the model call
     times = ((decoded - start) * 1000, (prepared - decoded) * 1000, pred.latency_ms)
-    return PhotoResult(item, pred, views[0], times, "", model.class_names)
+    return PhotoResult(item, pred, views, times, "", model.class_names)
 
 
 def summarise(results: list[PhotoResult], model: EdgeModel, method: str,

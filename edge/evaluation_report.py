@@ -1,7 +1,9 @@
 """How ``edge-evaluate`` shows its figures: terminal text, a Markdown report, a contact sheet.
 
 The contact sheet is how people see *why* a photo was misread: each photo beside the 28x28
-input the model actually saw (after the photo pipeline) and the answer, wrong ones first.
+inputs the model actually saw (after the photo pipeline: every segmenter's cut-out, the
+first one large; mirror images, which show nothing new, left out) and the answer, wrong
+ones first.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from fmnist_edge.edge import atomic, camera, photo, tables
@@ -99,8 +102,10 @@ def markdown(summary: dict[str, Any], folder: str, sheet: str | None) -> str:
         lines += [f"## {title}", "", table, ""]
     if sheet:
         lines += ["## Contact sheet", "",
-                  "Each photo beside the 28x28 input the model saw and its answer; wrong "
-                  "answers first (red), then none of the ten (grey), then right (green).", "",
+                  "Each photo beside the 28x28 inputs the model saw (every segmenter's "
+                  "cut-out, the first large; the answer combines them and their mirror "
+                  "images) and its answer; wrong answers first (red), then none of the ten "
+                  "(grey), then right (green).", "",
                   f"![contact sheet]({sheet})", ""]
     return "\n".join(lines)
 
@@ -109,7 +114,7 @@ def contact_sheet(results: list[PhotoResult]) -> Image.Image:
     """Every decoded photo beside its model input and answer, wrong ones first."""
     shown = sorted((r for r in results if r.pixels is not None), key=_order)
     rows = max(1, -(-len(shown) // COLUMNS))
-    tile_w, tile_h = 2 * TILE + 8, TILE + _TEXT_HEIGHT + 8
+    tile_w, tile_h = 2 * TILE + TILE // 2 + 8, TILE + _TEXT_HEIGHT + 8
     sheet = Image.new("RGB", (COLUMNS * tile_w, rows * tile_h), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     font = camera.font(11)
@@ -117,12 +122,26 @@ def contact_sheet(results: list[PhotoResult]) -> Image.Image:
         x, y = (i % COLUMNS) * tile_w + 4, (i // COLUMNS) * tile_h + 4
         sheet.paste(_thumbnail(result), (x, y))
         assert result.pixels is not None
-        seen = Image.fromarray(result.pixels).resize((TILE, TILE), Image.Resampling.NEAREST)
-        sheet.paste(seen.convert("RGB"), (x + TILE, y))
+        cut_outs = _cut_outs(result.pixels)
+        for j, view in enumerate(cut_outs[:3]):
+            side = TILE if j == 0 else TILE // 2
+            seen = Image.fromarray(view).resize((side, side), Image.Resampling.NEAREST)
+            sheet.paste(seen.convert("RGB"), (x + TILE + (0 if j == 0 else TILE),
+                                              y + (0 if j < 2 else TILE // 2)))
         colour, lines = _caption(result)
         draw.text((x, y + TILE + 2), lines[0], fill=colour, font=font)
         draw.text((x, y + TILE + 16), lines[1], fill=colour, font=font)
     return sheet
+
+
+def _cut_outs(views: np.ndarray) -> list[np.ndarray]:
+    """The views of a photo without the mirror images of earlier ones (one view: itself)."""
+    views = views[None] if views.ndim == 2 else views
+    kept: list[np.ndarray] = []
+    for view in views:
+        if not any(np.array_equal(view, k[:, ::-1]) for k in kept):
+            kept.append(view)
+    return kept
 
 
 def _order(result: PhotoResult) -> tuple[int, str]:

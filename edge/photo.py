@@ -334,8 +334,8 @@ def to_pixels(img: Image.Image, method: str = DEFAULT_METHOD) -> np.ndarray:
     """Turn a picture into (28, 28) uint8 pixels, light garment on dark, as the model expects.
 
     ``method`` is one of :data:`METHODS` (see the module docstring).  For ``"segment"`` this
-    is the first of :func:`to_views` (the colour models' cut-out, else the net's): what a
-    report shows as "the input the model saw".  All-zero pixels mean nothing was found
+    is the first of :func:`to_views` (the colour models' cut-out, else the net's), the one
+    a report shows large.  All-zero pixels mean nothing was found
     (:func:`is_blank`).
     """
     return to_views(img, method)[0]
@@ -439,27 +439,34 @@ def _segmented(img: Image.Image, method: str) -> np.ndarray:
     small = segment.segment_copy(work)
     grey = np.asarray(work.convert("L"), np.float32)
     garments = _garments(small, method)
-    views = [_cut_out(grey, g.mask, work.size) for g in garments if g.found]
+    cut_outs = [_cut_out(grey, g.mask, work.size) for g in garments if g.found]
+    views = [pixels for pixels, _ in cut_outs if not is_blank(pixels)]
     if not views:  # a dataset image whose garment touches two edges: trim it too
         return (_dataset(img) if _black_border(work, MOSTLY_BLACK)
                 else np.zeros(SHAPE, np.uint8))[None]
     if method == "segment" and len(garments) > 1:
-        views += [v[:, ::-1] for v in views if not _may_be_shoe(v)]
+        views += [pixels[:, ::-1] for pixels, shoe in cut_outs
+                  if not shoe and not is_blank(pixels)]
     return np.ascontiguousarray(np.stack(views))
 
 
-def _cut_out(grey: np.ndarray, small_mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """One segmenter's mask (on the segmentation copy) → the garment drawn as the dataset."""
+def _cut_out(grey: np.ndarray, small_mask: np.ndarray, size: tuple[int, int]
+             ) -> tuple[np.ndarray, bool]:
+    """One segmenter's mask (on the segmentation copy) → the garment drawn as the dataset,
+    and whether it may be a shoe: :func:`draw_garment` then turned it to face left as the
+    dataset's shoes do (:func:`_may_be_shoe`, the same box), so its mirror image is not a
+    view of it."""
     mask = _upsample(small_mask, size)
     negate = not _already_light_on_dark(grey, mask)
-    return draw_garment(garment_tone(grey, mask > 0.5, negate), mask)
+    ys, xs = np.nonzero(mask > 0.5)
+    shoe = bool(xs.size) and _may_be_shoe(int(xs.max() - xs.min()) + 1,
+                                          int(ys.max() - ys.min()) + 1)
+    return draw_garment(garment_tone(grey, mask > 0.5, negate), mask), shoe
 
 
-def _may_be_shoe(pixels: np.ndarray) -> bool:
-    """At least as wide as tall (:data:`SHOE_ASPECT`): :func:`_face_left` turned it to face
-    left as the dataset's shoes do, so its mirror image is not a view of it."""
-    ys, xs = np.nonzero(pixels)
-    return bool(xs.size) and (xs.max() - xs.min() + 1) >= SHOE_ASPECT * (ys.max() - ys.min() + 1)
+def _may_be_shoe(width: int, height: int) -> bool:
+    """A garment's box at least :data:`SHOE_ASPECT` times as wide as tall."""
+    return width >= SHOE_ASPECT * height
 
 
 def draw_garment(tone: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -533,7 +540,7 @@ def garment_tone(grey: np.ndarray, inside: np.ndarray, negate: bool) -> np.ndarr
 def _face_left(cut: Image.Image) -> Image.Image:
     """Mirror a wide shape whose taller end is on the left, so a shoe points left."""
     width, height = cut.size
-    if width < SHOE_ASPECT * height:
+    if not _may_be_shoe(width, height):
         return cut
     columns = (np.asarray(cut) > 0).sum(axis=0)
     third = max(1, width // 3)

@@ -75,6 +75,10 @@ SHADOW_WEIGHT = 0.5
 #: (:data:`FIRST_THRESHOLD`) took the palest tiles of an empty floor for a garment.
 HIGHLIGHT_WEIGHT = 0.25
 
+#: A copy narrower than this (pixels) is too small to tell a garment from its background:
+#: all of it is taken as the garment.
+MIN_SIDE = 8
+
 #: Less of the frame than this is "no garment" (a crumb, a speck of noise).
 MIN_AREA = 0.01
 #: More than this and the garment fills the frame: the whole picture is used.
@@ -123,7 +127,7 @@ def segment_copy(img: Image.Image) -> Image.Image:
 def find_garment(small: Image.Image) -> Garment:
     """Segment the garment in a small RGB picture (see the module docstring)."""
     h, w = small.height, small.width
-    if min(h, w) < 8:  # too small to tell a garment from its background: use all of it
+    if min(h, w) < MIN_SIDE:  # too small to tell a garment from its background: use all
         return Garment(np.ones((h, w), np.float32), "full")
     ring = _border_ring(h, w)
     bins = _colour_bins(small, ring)

@@ -5,9 +5,10 @@ frame's border ring, so a garment filling the frame, touching the border or patt
 its background defeats it.  This net (trained by :mod:`fmnist_edge.train.segnet` on
 ``(picture, mask)`` pairs of photo-like renders of training images) looks at the whole
 segmentation copy at once.  It runs in LiteRT / tflite-runtime (``.tflite``) or onnxruntime
-(``.onnx``), whichever the device has for its classifier; where neither is installed
-(32-bit Pi OS: the numpy runtime only) :func:`available` is False and the photo pipeline
-falls back to segment-3 by name.
+(``.onnx``), the first of them installed (in that order, whatever ``--backend`` the
+classifier runs in); where none is installed or none runs the file (32-bit Pi OS: the numpy
+runtime only) :func:`available` is False and the photo pipeline falls back to segment-3 by
+name.
 
 Alone it is no better than segment-3 on real photos (it cuts the stripes out of striped
 T-shirts and fuses hangers and fur trims into coats, textures the renders never showed it),
@@ -23,6 +24,7 @@ pair of shoes, holes filled, too little = none, nearly all = full).
 
 from __future__ import annotations
 
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -31,11 +33,12 @@ import numpy as np
 from PIL import Image
 
 from fmnist_edge.edge import runtimes, segment
+from fmnist_edge.edge.errors import first_line
 
 #: The net's input (height, width): the segmentation copy of a 3:4 portrait picture.
 #: Landscape copies are transposed to portrait; other shapes are resized to it and the mask
 #: resized back.
-INPUT_SHAPE = (96, 72)
+INPUT_SHAPE = (segment.SEGMENT_SIDE, segment.SEGMENT_SIDE * 3 // 4)
 
 #: Where the model files live (package data, beside this module).
 MODEL_DIR = Path(__file__).resolve().parent / "segmenter"
@@ -86,8 +89,23 @@ def model_path(backend: str | None = None) -> Path | None:
 
 
 def available() -> bool:
-    """True when the net's files are shipped and a runtime for one of them is installed."""
-    return model_path() is not None
+    """True when the net can run here: its files are shipped, a runtime for one of them is
+    installed, and that runtime loads and runs it (tried once per process: a runtime that
+    imports but cannot run the file, a damaged install, must not fail every photo; the
+    photo pipeline then uses segment-3 alone and says so)."""
+    return model_path() is not None and _runs()
+
+
+@lru_cache(maxsize=1)
+def _runs() -> bool:
+    """Load the net and run it on a grey picture; False (and one line on stderr) if it fails."""
+    try:
+        probabilities(Image.new("RGB", INPUT_SHAPE[::-1], (128, 128, 128)))
+    except Exception as exc:  # any runtime's load or run error: fall back, never crash
+        print(f"fmnist-edge: the learned segmenter cannot run here ({first_line(exc)}); "
+              f"using segment-3 alone", file=sys.stderr)
+        return False
+    return True
 
 
 #: Interpreters are not thread-safe, and ``edge-serve`` preprocesses uploads and camera
@@ -121,7 +139,7 @@ def probabilities(small: Image.Image, backend: str | None = None) -> np.ndarray:
 def find_garment(small: Image.Image, backend: str | None = None) -> segment.Garment:
     """Segment the garment in the small RGB copy (:func:`segment.segment_copy`) with the net."""
     h, w = small.height, small.width
-    if min(h, w) < 8:  # as segment-3: too small to tell a garment from its background
+    if min(h, w) < segment.MIN_SIDE:  # as segment-3: too small to tell garment from background
         return segment.Garment(np.ones((h, w), np.float32), "full")
     return garment(probabilities(small, backend))
 

@@ -126,4 +126,4 @@ def test_the_photo_pipeline_check_says_which_pipeline_runs(monkeypatch: pytest.M
     monkeypatch.setattr(segnet, "model_path", lambda backend=None: None)
     check = doctor.pipeline_check()
     assert not check.ok and not check.essential
-    assert "segment-3 only" in check.detail and "onnxruntime" in check.fix, check.line()
+    assert "segment-3 alone" in check.detail and "onnxruntime" in check.fix, check.line()

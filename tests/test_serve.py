@@ -107,6 +107,7 @@ def test_info_names_model_classes_runtime_and_no_camera(server: Server) -> None:
     assert info["artifact"]["file"] in bundle.artifacts
     assert info["preprocessing"]["scale"] == bundle.preprocessing.scale
     assert info["preprocessing"]["method"] == photo.DEFAULT_METHOD
+    assert info["preprocessing"]["pipeline_version"] == photo.pipeline_version()
     assert info["versions"]["fmnist-edge"] and info["versions"]["starlette"]
     assert info["camera"]["state"] == "off" and info["camera"]["available"] is False
     assert info["limits"]["max_upload_bytes"] == UPLOAD_LIMIT

@@ -51,10 +51,12 @@ class Classifier:
 
     def warm_up(self) -> None:
         """Decode one tiny image and run the model once, so the first caller does not pay
-        for pillow's plugin loading and the runtime's first-call set-up."""
+        for pillow's plugin loading and the runtime's first-call set-up; load and try the
+        learned segmenter too (:func:`photo.pipeline_version` runs it once)."""
         buf = io.BytesIO()
         Image.new("L", photo.SHAPE[::-1]).save(buf, format="PNG")  # pillow wants (W, H)
         photo.open_image(buf.getvalue(), "warm-up")
+        photo.pipeline_version()
         with self._lock:
             self.model.predict(np.zeros((1, *photo.SHAPE), np.uint8))
 

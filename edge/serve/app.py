@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from fmnist_edge.edge import versions
+from fmnist_edge.edge import photo, versions
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.manifest import Manifest
 from fmnist_edge.edge.serve import answer, uploads
@@ -83,6 +83,8 @@ class Service:
             "runtime": model.session.backend,
             "preprocessing": {**manifest.preprocessing.to_json(),
                               "method": self.settings.options.method,
+                              "pipeline_version": photo.pipeline_version(
+                                  self.settings.options.method),
                               "methods": list(answer.METHODS)},
             "versions": dict(_versions()),
             "exported_with": dict(manifest.tools),
