@@ -204,11 +204,6 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def folder_mb(folder: Path) -> float:
-    """Disk use of a folder in MB, as the reports print it."""
-    return round(folder_bytes(folder) / 1e6, 1)
-
-
 def answers(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """``edge-classify --json`` output → {file name: record} (paths differ between roots)."""
     out = sh(cmd, env=env)

@@ -374,7 +374,8 @@ def _garments(small: Image.Image, method: str) -> list[segment.Garment]:
     net = segnet.find_garment(small)
     if method == "segment-4":
         return [net]
-    return [segment.find_garment(small), net, segment.refine(small, net)]
+    bins = segment.colour_bins(small)  # both colour-model segmenters model the same bins
+    return [segment.find_garment(small, bins), net, segment.refine(small, net, bins)]
 
 
 def is_blank(pixels: np.ndarray) -> bool:

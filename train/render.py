@@ -61,6 +61,11 @@ def render(image: np.ndarray, label: int, rng: Rng, landscape: bool | None = Non
     drawn (30 % landscape, like the mix of phone photos and camera frames).
     """
     picture, _ = compose(image, label, rng, landscape)
+    return encode(picture, rng)
+
+
+def encode(picture: Image.Image, rng: Rng) -> bytes:
+    """A composed picture as a phone saves it: JPEG at a quality drawn from 40 to 95."""
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=int(rng.integers(40, 96)))
     return out.getvalue()

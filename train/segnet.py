@@ -26,7 +26,6 @@ module :mod:`fmnist_edge.edge.segnet`.
 
 from __future__ import annotations
 
-import io
 import sys
 import time
 from collections.abc import Iterator
@@ -88,9 +87,7 @@ def pair(image: np.ndarray, label: int, rng: np.random.Generator
     """One render → the net's input pixels (H, W, 3) uint8, the mask as the camera saw it and
     the pre-tilt alpha (how tests/test_segment.py scores segment-3), both (H, W) float32."""
     picture, alpha, seen = render.scene(image, label, rng)
-    out = io.BytesIO()
-    picture.save(out, format="JPEG", quality=int(rng.integers(40, 96)))  # as render.render
-    small = device_copy(out.getvalue())
+    small = device_copy(render.encode(picture, rng))
     pixels, _ = segnet.portrait(small)
     return pixels, to_portrait(seen, small.size), to_portrait(alpha, small.size)
 
@@ -312,7 +309,7 @@ def verify(model: Any, paths: dict[str, Path], x: np.ndarray) -> dict[str, float
     keras_prob = predict(model, x)
     out = {}
     for fmt, path in paths.items():
-        session = runtimes.open_session(path, runtimes.PREFERENCE[fmt][0], threads=1)
+        session = runtimes.open_session(path, None, threads=1)  # the best one installed
         prob = np.concatenate([session.run(segnet.net_input(x[s:s + 1]))
                                for s in range(len(x))])[..., 0]
         out[fmt] = float(np.abs(prob - keras_prob).max())
