@@ -59,15 +59,17 @@ class Prediction:
             return f"{self.name}: {UNSURE}: {ranked}"
         return f"{self.name}: {ranked}"
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` record (one JSON line per image)."""
-        return {
+    def to_json(self, pipeline: str | None = None) -> dict[str, Any]:
+        """The ``--json`` record (one JSON line per image); ``pipeline`` names what made the
+        model's input (:func:`photo.pipeline_version`: it differs between machines)."""
+        record = {
             "path": self.name,
             "answer": self.answer,
             "status": self.status,
             "top_k": [{"class": c, "probability": round(p, 6)} for c, p in self.top],
             "latency_ms": round(self.latency_ms, 4),
         }
+        return record if pipeline is None else {**record, "pipeline": pipeline}
 
 
 def top_k(probs: np.ndarray, class_names: tuple[str, ...], k: int) -> tuple[tuple[str, float], ...]:

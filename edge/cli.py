@@ -2,7 +2,7 @@
 
     edge-classify shirt.jpg                      # shipped int8 model, one line per image
     edge-classify photos/ --recursive --top-k 3  # folders, globs and - (stdin) work too
-    edge-classify 'shots/*.png' --json           # JSON lines: path, top_k, latency_ms
+    edge-classify 'shots/*.png' --json           # JSON lines: path, top_k, latency_ms, pipeline
     edge-classify --camera --frames 100          # Pi camera (Picamera2) or USB webcam
     edge-classify --camera clip.mp4 --save-frames out/
     edge-classify shirt.jpg --min-confidence 0.6 # below 0.6 the answer is "unsure"
@@ -78,8 +78,9 @@ def cli(images: tuple[str, ...], model_arg: str | None, backend: str | None,
     return _run_files(model, images, recursive, method, k, min_confidence, as_json, quiet)
 
 
-def _emit(pred: Prediction, as_json: bool) -> None:
-    click.echo(json.dumps(pred.to_json()) if as_json else pred.line())
+def _emit(pred: Prediction, as_json: bool, method: str) -> None:
+    click.echo(json.dumps(pred.to_json(photo.pipeline_version(method))) if as_json
+               else pred.line())
 
 
 def _error(name: str, reason: str) -> None:
@@ -103,21 +104,22 @@ def _run_files(model: EdgeModel, args: tuple[str, ...], recursive: bool, method:
             click.echo(f"edge-classify: {exc}", err=True)
             failed += 1
             continue
-        _emit(pred, as_json)
+        _emit(pred, as_json, method)
         done.append(pred)
     if not quiet and len(done) + failed > 1:
-        _summary(done, failed, model)
+        _summary(done, failed, model, method)
     return cli_util.EXIT_FAILED if failed else 0
 
 
-def _summary(done: list[Prediction], failed: int, model: EdgeModel) -> None:
-    """One stderr line: counts, the most common classes, and median latency."""
+def _summary(done: list[Prediction], failed: int, model: EdgeModel, method: str) -> None:
+    """One stderr line: counts, the most common classes, median latency, what ran."""
     counts = Counter(p.answer for p in done).most_common(3)
     common = ", ".join(f"{c} {n}" for c, n in counts)
     lat = sorted(p.latency_ms for p in done if p.status != "none")
     median = f"{lat[len(lat) // 2]:.3f} ms" if lat else "n/a"
     click.echo(f"{len(done)} classified, {failed} failed; {common or 'no results'}; "
-               f"median inference {median} ({model.artifact.file}, {model.session.backend})",
+               f"median inference {median} ({model.artifact.file}, {model.session.backend}, "
+               f"pipeline {photo.pipeline_version(method)})",
                err=True)
 
 
@@ -135,7 +137,7 @@ def _run_camera(model: EdgeModel, source: str, method: str, k: int,
                 pred = classify(model, photo.frame_to_views(frame, method), f"frame {count}", k,
                                 min_confidence)
                 if as_json:
-                    _emit(pred, as_json)
+                    _emit(pred, as_json, method)
                 else:
                     click.echo(f"{pred.line()}  {pred.latency_ms:.2f} ms")
                 if save_dir is not None:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_edge.edge import dataset, runtimes, shipped
+from fmnist_edge.edge import dataset, photo, runtimes, shipped
 from fmnist_edge.edge import dataset_pngs as pngs
 from fmnist_edge.edge import manifest as mf
 
@@ -67,6 +67,7 @@ def test_folder_accuracy_and_summary(images: Path) -> None:
                   ln.split(": ")[1].rsplit(" (", 1)[0] for ln in lines)
     assert correct >= 10
     assert "12 classified, 0 failed" in proc.stderr
+    assert f"pipeline {photo.pipeline_version()})" in proc.stderr
 
 
 def test_json_top_k_and_probabilities(images: Path) -> None:
@@ -78,6 +79,9 @@ def test_json_top_k_and_probabilities(images: Path) -> None:
     assert len(probs) == 3 and probs == sorted(probs, reverse=True)
     assert record["top_k"][0]["class"] == "Pullover"
     assert 0 < sum(probs) <= 1.01 and record["latency_ms"] > 0
+    assert record["pipeline"] == photo.pipeline_version()  # segment-6, or its fallback
+    preprocess = classify(str(images / "00001_2_Pullover.png"), "--json", "-p", "dataset")
+    assert json.loads(preprocess.stdout)["pipeline"] == "dataset"
 
 
 def test_stdin_glob_and_recursive(images: Path, tmp_path: Path) -> None:

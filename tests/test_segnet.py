@@ -128,3 +128,21 @@ def test_shipped_files_match_their_record() -> None:
     figures = record["validation"]
     assert figures["segnet_iou_seen"]["mean"] > figures["segment-3_iou_seen"]["mean"]
     assert max(record["export_max_abs_diff"].values()) < 1e-4
+
+
+def test_training_pairs_are_cached_by_what_was_rendered(data_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same indices, other pictures (more of them blanked to background): not the cached
+    pairs of the first call, and each kept apart on disk."""
+    from fmnist_edge.train import rendered
+
+    monkeypatch.setenv(rendered.CACHE_VAR, str(tmp_path))
+    train = dataset.load_split("train")
+    idx = np.arange(3)
+    images = train.images[idx].copy()
+    first = train_segnet.pairs(images, train.labels[idx], idx, dataset.SEED)
+    images[1] = 0  # as training_pairs blanks a share of them
+    second = train_segnet.pairs(images, train.labels[idx], idx, dataset.SEED)
+    assert len(list(tmp_path.glob("segnet-pairs-*.npz"))) == 2
+    assert np.array_equal(first["x"][0], second["x"][0])
+    assert not second["seen"][1].any() and first["seen"][1].any()

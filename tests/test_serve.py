@@ -23,6 +23,7 @@ import servekit
 from PIL import Image
 from servekit import Server, running, wait_for
 
+from fmnist_edge.edge import photo
 from fmnist_edge.edge.dataset import load_split
 
 # Both test venvs of `make test` install [serve]; elsewhere these tests have nothing to run.
@@ -135,6 +136,7 @@ def test_classify_answers_what_edge_classify_json_prints(server: Server, tmp_pat
     assert got["path"] == expected["path"]
     assert got["top_k"] == expected["top_k"]
     assert got["top_k"][0]["class"] == "Ankle boot"
+    assert got["pipeline"] == expected["pipeline"] == photo.pipeline_version()
     timings = got["timings_ms"]
     assert set(timings) == {"decode", "preprocess", "inference", "total"}
     assert 0 < timings["inference"] <= timings["total"]

@@ -26,6 +26,7 @@ module :mod:`fmnist_edge.edge.segnet`.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Iterator
@@ -102,8 +103,11 @@ def _pair_chunk(args: tuple[np.ndarray, np.ndarray, np.ndarray, int, str]
 def pairs(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, seed: int
           ) -> dict[str, np.ndarray]:
     """``x`` (N, H, W, 3) uint8, ``seen`` and ``alpha`` (N, H, W) float32 for renders of
-    training-split ``images[indices]``; cached beside the photo recipe's renders."""
-    path = rendered.cache_dir() / f"{rendered.key('segnet-pairs', 'train', seed, indices)}.npz"
+    training-split ``images[indices]``; cached beside the photo recipe's renders, keyed by
+    the images too (:func:`training_pairs` blanks some of them)."""
+    digest = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:12]
+    kind = f"segnet-pairs-{digest}"
+    path = rendered.cache_dir() / f"{rendered.key(kind, 'train', seed, indices)}.npz"
     if path.is_file():
         with np.load(path) as z:
             return {k: np.asarray(z[k]) for k in ("x", "seen", "alpha")}

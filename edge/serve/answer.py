@@ -85,7 +85,7 @@ class Classifier:
             pred = classify(self.model, views, name, min(options.top_k, len(self.classes)),
                             options.min_confidence)
         done = time.perf_counter()
-        record = pred.to_json()
+        record = pred.to_json(photo.pipeline_version(options.method))
         record["timings_ms"] = {
             "decode": _ms(decoded - start), "preprocess": _ms(prepared - decoded),
             "inference": round(pred.latency_ms, 4), "total": _ms(done - start),
