@@ -18,7 +18,7 @@ endif
 endif
 
 .PHONY: all install train export classify bench test browser lint typecheck pytest test-edge \
-	bundles segmenter pi-check clean
+	bundles segmenter pi-check wheel clean
 
 all: install train export classify bench
 
@@ -77,6 +77,12 @@ test-edge:
 		prometheus-client
 	! $(EDGE_VENV)/bin/python -c "import tensorflow" 2>/dev/null
 	$(EDGE_VENV)/bin/pytest -q -p no:cacheprovider
+
+# The package a Raspberry Pi installs (fmnist-edge is not on PyPI): dist/fmnist_edge-*.whl,
+# pure Python with the shipped bundles, segmenter and serve page inside; copy it to the Pi.
+wheel:
+	rm -rf build/lib  # a stale build tree would leak old modules into the wheel
+	$(PYTHON) -m pip wheel --no-deps --quiet -w dist .
 
 # Regenerate the int8 bundles shipped inside the package (edge/bundles/): the photo recipe
 # (renders cached in ~/.cache/fmnist-edge/renders; first run renders for ~10 CPU-minutes).

@@ -125,7 +125,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Path]:
 @click.option("--photos", "photo_args", multiple=True, required=True,
               help="NAME=FOLDER of labelled photos, as edge-evaluate reads (repeatable).")
 @click.option("--pipeline", "pipelines", multiple=True, type=click.Choice(photo.METHODS),
-              help="Photo pipelines to compare.  [default: segment and dataset]")
+              help="Photo pipelines to compare.  [default: every one but simple]")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Markdown file to write.")
 def cli(bundle_args: tuple[str, ...], photo_args: tuple[str, ...], pipelines: tuple[str, ...],
