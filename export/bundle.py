@@ -36,8 +36,7 @@ from fmnist_edge.train.models import INPUT_SHAPE, NUM_CLASSES
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy",
          "fmnist-edge")
 
-#: Where the calibration came from when the training record does not say (records written
-#: before train.confidence recorded it, which fitted on one view per render).
+#: Where the calibration in a manifest comes from (see train.confidence).
 CALIBRATION_FITTED_ON = ("validation split: temperature on originals + renders + views; "
                          "min_confidence and ECE on the renders and views")
 
@@ -234,7 +233,7 @@ def training_blocks(training: dict[str, Any]) -> dict[str, Any]:
         out["calibration"] = mf.Calibration(
             temperature=float(cal["temperature"]), min_confidence=float(cal["min_confidence"]),
             ece=cal.get("ece_photo_val_after"), ece_before=cal.get("ece_photo_val_before"),
-            fitted_on=str(cal.get("fitted_on", CALIBRATION_FITTED_ON)))
+            fitted_on=CALIBRATION_FITTED_ON)
     return out
 
 

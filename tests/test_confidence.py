@@ -54,21 +54,8 @@ def test_zero_probabilities_stay_zero() -> None:
 
 def test_calibrate_reports_every_figure() -> None:
     probs, labels = _sampled(1.5, 3000)
-    out = confidence.calibrate(probs, labels, probs[:1000], labels[:1000], "segment-6")
+    out = confidence.calibrate(probs, labels, probs[:1000], labels[:1000])
     assert set(out) == {"temperature", "min_confidence", "ece_val_before", "ece_val_after",
-                        "ece_photo_val_before", "ece_photo_val_after", "unsure_correct_share",
-                        "fitted_on"}
+                        "ece_photo_val_before", "ece_photo_val_after", "unsure_correct_share"}
     assert out["unsure_correct_share"] <= confidence.MAX_UNSURE_CORRECT
     assert out["ece_val_after"] < out["ece_val_before"]
-    assert "segment-6" in str(out["fitted_on"])
-
-
-def test_temperature_fits_originals_and_photos_together() -> None:
-    """Sharp originals and over-confident photos: the temperature is fitted on both."""
-    sharp, sharp_labels = _sampled(1.0, 3000)
-    loose, loose_labels = _sampled(2.5, 3000)
-    alone = confidence.fit_temperature(sharp, sharp_labels)
-    both = confidence.calibrate(sharp, sharp_labels, loose, loose_labels, "segment-6")
-    assert both["temperature"] == confidence.fit_temperature(
-        np.concatenate([sharp, loose]), np.concatenate([sharp_labels, loose_labels]))
-    assert abs(both["temperature"] - alone) > 0.05

@@ -110,38 +110,6 @@ def test_parallel_and_cached_renders_are_the_same_bytes(test_split: dataset.Spli
     assert np.array_equal(px, rendered.to_device_pixels(one))
 
 
-def test_device_views_are_every_view_the_device_answers_for(
-        test_split: dataset.Split, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the confidence figures are fitted on: each render's views as ``edge-classify``
-    makes them (up to six under segment-6), grouped by render, cached by pipeline."""
-    from fmnist_edge.edge import preprocess
-    from fmnist_edge.train import photo_recipe
-
-    monkeypatch.setenv(rendered.CACHE_VAR, str(tmp_path))
-    idx = np.arange(8)
-    views, owner = rendered.device_views(test_split.images, test_split.labels, idx, "test", 0,
-                                         workers=1)
-    jpegs = rendered.renders(test_split.images, test_split.labels, idx, "test", 0, workers=1)
-    expected = [photo.to_views(photo.open_image(j, "r")) for j in jpegs]
-    kept = [i for i, v in enumerate(expected) if not photo.is_blank(v)]
-    assert np.array_equal(np.unique(owner), kept) and np.all(np.diff(owner) >= 0)
-    assert np.array_equal(views, np.concatenate([expected[i] for i in kept]))
-    if photo.pipeline_version() == "segment-6":
-        assert len(views) > 2 * len(kept)  # several cut-outs and mirrors per render
-    name = f"views-{photo.pipeline_version()}-*.npz"
-    assert len(list(tmp_path.glob(name))) == 1
-    again = rendered.device_views(test_split.images, test_split.labels, idx, "test", 0)
-    assert np.array_equal(again[0], views) and np.array_equal(again[1], owner)
-    # one answer per render, combined exactly as the device combines a photo's views
-    probs = np.random.default_rng(0).dirichlet(np.ones(10), len(views)).astype(np.float32)
-    _, group = np.unique(owner, return_inverse=True)
-    answers = photo_recipe.combined(probs, group)
-    assert answers.shape == (len(kept), 10)
-    for g in range(len(kept)):
-        np.testing.assert_allclose(answers[g], preprocess.combine_views(probs[group == g]))
-    assert photo_recipe.combined(probs, np.zeros(0, np.int64)) is probs
-
-
 def _sample(labels: np.ndarray, count: int = 1003, seed: int = 0) -> np.ndarray:
     """The sample ``fmnist-render -n count --seed seed`` renders."""
     return np.sort(dataset.balanced_sample(labels, count, np.random.default_rng(seed)))

@@ -14,7 +14,6 @@ Everything here is fitted on the validation split (never the test set, never rea
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -22,10 +21,6 @@ from fmnist_edge.edge import metrics, preprocess
 
 #: At most this share of correct answers may fall under the suggested threshold.
 MAX_UNSURE_CORRECT = 0.10
-#: What the manifest says the calibration was fitted on.
-FITTED_ON = ("validation split: temperature on originals, renders and views; min_confidence "
-             "and ECE on the renders and views; renders as the device answers them "
-             "({pipeline}: every view, combined)")
 #: Temperatures searched (log-spaced); the fit then refines around the best.
 _T_RANGE = (0.05, 20.0)
 
@@ -73,15 +68,9 @@ def suggest_threshold(probs: np.ndarray, labels: np.ndarray,
 
 
 def calibrate(val_probs: np.ndarray, val_labels: np.ndarray, photo_probs: np.ndarray,
-              photo_labels: np.ndarray, pipeline: str) -> dict[str, Any]:
-    """Temperature on the validation originals and photos together, the threshold on the
-    photos; ECE both ways.  ``photo_probs`` are the answers the device gives for rendered
-    validation photos (every view by ``pipeline``, combined) and for views of validation
-    images: a threshold fitted on one view per photo would leave more than
-    :data:`MAX_UNSURE_CORRECT` of the device's right answers "unsure" (measured on the
-    shipped bundles: 0.14 under segment-6)."""
-    temperature = fit_temperature(np.concatenate([val_probs, photo_probs]),
-                                  np.concatenate([val_labels, photo_labels]))
+              photo_labels: np.ndarray) -> dict[str, float]:
+    """Temperature on all validation images, threshold on rendered ones; ECE both ways."""
+    temperature = fit_temperature(val_probs, val_labels)
     calibrated = apply_temperature(photo_probs, temperature)
     threshold = suggest_threshold(calibrated, photo_labels)
     top1 = calibrated.max(axis=1)
@@ -94,5 +83,4 @@ def calibrate(val_probs: np.ndarray, val_labels: np.ndarray, photo_probs: np.nda
         "ece_photo_val_before": round(ece(photo_probs, photo_labels), 4),
         "ece_photo_val_after": round(ece(calibrated, photo_labels), 4),
         "unsure_correct_share": round(float(np.mean(top1[correct] < threshold)), 4),
-        "fitted_on": FITTED_ON.format(pipeline=pipeline),
     }

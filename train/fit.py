@@ -58,9 +58,6 @@ class Data:
     #: Validation images as a camera sees them (recipes that render; else empty).
     x_val_photo: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 28, 28)))
     y_val_photo: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
-    #: Which photo each row of ``x_val_photo`` is a view of (0, 1, 2, ... in order; empty:
-    #: one row per photo); ``y_val_photo`` has one label per photo.
-    val_photo_owner: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
 
 def load_data(cfg: TrainConfig, progress: dataset.Progress | None = None) -> Data:

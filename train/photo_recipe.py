@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_edge.edge import dataset, metrics, photo, preprocess
+from fmnist_edge.edge import dataset, metrics, photo
 from fmnist_edge.train import confidence, fit, rendered, teacher, views
 
 #: Renders of validation images per render of a training image.
@@ -65,17 +65,11 @@ LEARNING_RATE = 1e-3
 
 
 def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
-    """Add rendered training images to the training set and keep rendered validation ones
-    (one view each for choosing the epoch, every view the device answers for to calibrate)."""
+    """Add rendered training images to the training set and keep rendered validation ones."""
     train = dataset.load_split("train")
     tr, va = render_indices(data.train_index, data.val_index, cfg)
     tr_px = rendered.pixels(train.images, train.labels, tr, "train", cfg.seed)
     va_px = rendered.pixels(train.images, train.labels, va, "train", cfg.seed)
-    # The confidence figures are fitted on the answers the device gives: every view of each
-    # validation render by the default pipeline, not only the one view training learns from.
-    device, owner = rendered.device_views(train.images, train.labels, va, "train", cfg.seed)
-    found, owner = np.unique(owner, return_inverse=True)
-    device_labels = train.labels[va[found]]
     # Where the pipeline found no garment the device answers "no garment found" and never
     # asks the model, so a black picture labelled "Coat" would only teach it noise.
     tr, tr_px = _found(tr, tr_px)
@@ -83,9 +77,7 @@ def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
     tr_views = np.tile(data.train_index, VIEW_COPIES)
     tr_px = np.concatenate([tr_px, views.many(train.images, train.labels, data.train_index,
                                               cfg.seed, VIEW_COPIES)])
-    va_views = views.many(train.images, train.labels, va, cfg.seed, 1)
-    va_px = np.concatenate([va_px, va_views])
-    photo_labels = np.concatenate([device_labels, train.labels[va]])
+    va_px = np.concatenate([va_px, views.many(train.images, train.labels, va, cfg.seed, 1)])
     tr, va = np.concatenate([tr, tr_views]), np.concatenate([va, va])
     return replace(
         data,
@@ -93,19 +85,8 @@ def prepare(data: fit.Data, cfg: fit.TrainConfig) -> fit.Data:
         y_train=np.concatenate([data.y_train, fit.one_hot(train.labels[tr])]),
         x_val=np.concatenate([data.x_val, fit.scale(va_px)]),
         y_val=np.concatenate([data.y_val, fit.one_hot(train.labels[va])]),
-        x_val_photo=fit.scale(np.concatenate([device, va_views])),
-        y_val_photo=photo_labels.astype(np.int64),
-        val_photo_owner=np.concatenate([owner, len(found) + np.arange(len(va_views))]),
+        x_val_photo=fit.scale(va_px), y_val_photo=train.labels[va].astype(np.int64),
     )
-
-
-def combined(probs: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """One answer per photo from the answers for its views (``owner[j]``: view ``j``'s photo,
-    0, 1, 2, ... in order; empty: one view each), combined as the device combines them."""
-    if not len(owner):
-        return probs
-    starts = np.flatnonzero(np.diff(owner, prepend=-1))
-    return np.stack([preprocess.combine_views(p) for p in np.split(probs, starts[1:])])
 
 
 def _found(indices: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,19 +130,15 @@ def train_one(name: str, data: fit.Data, cfg: fit.TrainConfig, verbose: int = 2
                                   optimizer=keras.optimizers.Adam(schedule))
     result["teacher"] = _lesson(data, cfg, verbose).record  # kept: the teacher ran once
     val_probs = model.predict(data.x_val, batch_size=1024, verbose=0)
-    photo_probs = combined(model.predict(data.x_val_photo, batch_size=1024, verbose=0),
-                           data.val_photo_owner)
+    photo_probs = model.predict(data.x_val_photo, batch_size=1024, verbose=0)
     val_labels = data.y_val.argmax(axis=1)
-    originals = len(data.val_index)  # prepare() put the validation originals first
     result.update(
         best_epoch_by_val_accuracy=int(best.best_epoch) + 1,
         val_accuracy_best=metrics.agreement(val_probs.argmax(axis=1), val_labels),
         photo_val_accuracy=metrics.agreement(photo_probs.argmax(axis=1), data.y_val_photo),
         photo_val_images=len(data.y_val_photo),
         train_images=len(data.x_train),
-        calibration=confidence.calibrate(val_probs[:originals], val_labels[:originals],
-                                         photo_probs, data.y_val_photo,
-                                         photo.pipeline_version(photo.DEFAULT_METHOD)),
+        calibration=confidence.calibrate(val_probs, val_labels, photo_probs, data.y_val_photo),
     )
     return model, result
 

@@ -79,39 +79,6 @@ def pixels(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: s
     return out
 
 
-def device_views(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, split: str,
-                 seed: int, workers: int = MAX_WORKERS) -> tuple[np.ndarray, np.ndarray]:
-    """Every view the device's default pipeline answers for in each render (cached), as
-    ``(views (M, 28, 28) uint8, owner (M,))``: ``owner[j]`` is the position in ``indices``
-    of the render view ``j`` came from.  Renders where nothing was found have no views (the
-    device says "no garment found" and never asks the model).  What the confidence figures
-    are fitted on, so they hold for the answers the device gives
-    (:func:`fmnist_edge.train.photo_recipe.combined`)."""
-    kind = f"views-{photo.pipeline_version(photo.DEFAULT_METHOD)}"
-    path = cache_dir() / f"{key(kind, split, seed, indices)}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            return np.asarray(z["views"]), np.asarray(z["owner"])
-    jpegs = renders(images, labels, indices, split, seed, workers)
-    chunks = [jpegs[i:i + _CHUNK] for i in range(0, len(jpegs), _CHUNK)]
-    parts = pool_map(to_device_views, chunks, workers)
-    views, owner = [], []
-    for start, part in zip(range(0, len(jpegs), _CHUNK), parts, strict=True):
-        for i, v in enumerate(part):
-            if not photo.is_blank(v):
-                views.append(v)
-                owner.append(np.full(len(v), start + i, np.int64))
-    out = (np.concatenate(views) if views else np.zeros((0, *photo.SHAPE), np.uint8),
-           np.concatenate(owner) if owner else np.zeros(0, np.int64))
-    save(path, views=out[0], owner=out[1])
-    return out
-
-
-def to_device_views(jpegs: list[bytes]) -> list[np.ndarray]:
-    """Decode and preprocess JPEG bytes as ``edge-classify`` does a file by default."""
-    return [photo.to_views(photo.open_image(data, f"render {i}")) for i, data in enumerate(jpegs)]
-
-
 def to_device_pixels(jpegs: list[bytes]) -> np.ndarray:
     """Decode and preprocess JPEG bytes exactly as ``edge-classify`` does a file."""
     out = np.zeros((len(jpegs), *photo.SHAPE), np.uint8)
