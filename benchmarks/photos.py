@@ -57,6 +57,8 @@ def report(results: dict[Key, dict[str, Any]], command: str) -> str:
              "The inputs, from a checkout:", "",
              "    fmnist-train -o artifacts-tutorial && fmnist-export -a artifacts-tutorial "
              "--int8          # tutorial bundles",
+             "    fmnist-train --recipe improved -o artifacts-improved && fmnist-export "
+             "-a artifacts-improved --int8   # improved bundles",
              "    make bundles                                     "
              "# photo recipe → edge/bundles (shipped)",
              "    fmnist-render --split test -n 1000 --seed 0 -o rendered-test   "
