@@ -237,6 +237,26 @@ def test_not_a_bundle_and_usage_errors(images: Path, tmp_path: Path) -> None:
     no_traceback(bad_k)
 
 
+@pytest.mark.parametrize("model", ["third", "/nonexistent/bundle"])
+def test_a_model_that_names_nothing_is_a_usage_error(images: Path, model: str) -> None:
+    """No such path and no shipped model of that name: exit 2 (usage), as an unknown
+    --models name is for fmnist-train; a broken bundle that exists stays exit 1 (above)."""
+    proc = classify(str(images / "00000_9_Ankle-boot.png"), "--model", model)
+    no_traceback(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "no shipped model has that name" in proc.stderr
+    assert "first, second" in proc.stderr and proc.stdout == ""
+
+
+def test_a_bundles_manifest_names_its_folder(images: Path) -> None:
+    img = str(images / "00000_9_Ankle-boot.png")
+    by_file = classify(img, "--json", "--model", str(shipped.bundles_root() / "first" /
+                                                       mf.MANIFEST_NAME))
+    by_name = classify(img, "--json", "--model", "first")
+    assert by_file.returncode == 0, by_file.stderr
+    assert json.loads(by_file.stdout)["top_k"] == json.loads(by_name.stdout)["top_k"]
+
+
 def test_camera_that_does_not_open() -> None:
     proc = classify("--camera", "/nonexistent/clip.avi", "--frames", "3")
     no_traceback(proc)

@@ -172,3 +172,11 @@ def test_photo_like_scenes_segment_beats_dataset(tmp_path: Path,
     assert seg["pipeline_version"] != old["pipeline_version"] == "dataset"
     assert seg["accuracy"] >= old["accuracy"] + 0.2, (seg["accuracy"], old["accuracy"])
     assert seg["unsure"]["labelled_no_garment"] <= 1
+
+
+def test_a_model_that_names_nothing_is_a_usage_error(tsv_folder: Path) -> None:
+    proc = evaluate(str(tsv_folder), "--model", "third")
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "no shipped model" in proc.stderr
+    assert "Traceback" not in proc.stderr
+

@@ -561,7 +561,7 @@ def test_help_has_examples() -> None:
 @pytest.mark.parametrize(("args", "code", "says"), [
     (["--camera", "no-such-clip.mp4"], 2, "no such video file"),
     (["--token", " "], 2, "must not be empty"),
-    (["--model", "no-such-bundle"], 1, "no such model bundle"),
+    (["--model", "no-such-bundle"], 2, "no such model bundle"),
 ])
 def test_bad_command_lines_fail_in_one_line(args: list[str], code: int, says: str) -> None:
     proc = _cli(*args)
