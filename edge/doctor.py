@@ -230,9 +230,7 @@ def pipeline_check() -> Check:
     from fmnist_edge.edge import photo, segnet
 
     path = segnet.model_path()
-    fix = (f"{runtimes.install_hint('litert')} or {runtimes.install_hint('onnxruntime')} "
-           "(64-bit OS), or pip install --no-deps tflite-runtime (32-bit Pi OS, with "
-           f"Debian's numpy) for pipeline {photo.PIPELINE_VERSION}")
+    fix = f"{segnet.install_hint()} for pipeline {photo.PIPELINE_VERSION}"
     if path is None:
         return Check("photo pipeline", False, "segment-3 alone: no runtime here can run the "
                      "learned segmenter", fix, essential=False)

@@ -365,6 +365,17 @@ def pipeline_version(method: str = DEFAULT_METHOD) -> str:
     return method
 
 
+def refusal(method: str) -> str | None:
+    """Why ``method`` cannot run here, or None.  Only an explicit ``"segment-4"`` is refused:
+    it asks for the learned net alone, and silently getting segment-3 instead would make any
+    comparison a lie; plain ``"segment"`` falls back to segment-3 and reports it
+    (:func:`pipeline_version`)."""
+    if method != "segment-4" or segnet.available():
+        return None
+    return ("pipeline segment-4 needs the learned segmenter, which no runtime here can run: "
+            f"{segnet.install_hint()}; or use segment-3 (colour models alone)")
+
+
 def _garments(small: Image.Image, method: str) -> list[segment.Garment]:
     """The garments ``method``'s segmenters find in the segmentation copy, in view order:
     colour models, the learned net, colour models seeded by the net (:func:`segment.refine`).
