@@ -44,6 +44,8 @@ class LabelledPhoto:
 def read_folder(folder: Path, class_names: tuple[str, ...]) -> list[LabelledPhoto]:
     """Every labelled photo of ``folder``, in a stable order."""
     folder = Path(folder)
+    if not folder.exists():
+        raise UserError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder (give a folder holding {LABELS_FILE} or "
                         f"class-named sub-folders)")
