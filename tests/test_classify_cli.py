@@ -206,6 +206,30 @@ def test_mixed_folder_skips_non_images_without_failing(images: Path, tmp_path: P
     assert "notes.txt: skipped" in proc.stderr
 
 
+def test_a_folder_takes_every_type_a_single_path_takes(images: Path, tmp_path: Path) -> None:
+    """AVIF, TGA, ICO and DIB open as single paths (photo.SAFE_FORMATS); a folder scan used
+    to skip them as 'not an image file type'.  Real files, written by pillow."""
+    from PIL import features
+
+    kinds = ["tga", "ico", "dib"] + (["avif"] if features.check("avif") else [])
+    assert "avif" in kinds or not photo.image_suffixes() & {".avif"}
+    picture = Image.open(images / "00000_9_Ankle-boot.png").convert("RGB").resize((112, 112))
+    folder = tmp_path / "kinds"
+    folder.mkdir()
+    for kind in kinds:
+        picture.save(folder / f"boot.{kind}")
+    one = [classify(str(folder / f"boot.{kind}"), "--json") for kind in kinds]
+    walked = classify(str(folder), "--json")
+    no_traceback(walked)
+    assert walked.returncode == 0, walked.stderr
+    by_path = {json.loads(ln)["path"]: json.loads(ln)["top_k"] for ln in walked.stdout.splitlines()}
+    assert sorted(by_path) == sorted(str(folder / f"boot.{kind}") for kind in kinds)
+    for kind, proc in zip(kinds, one, strict=True):
+        assert proc.returncode == 0, proc.stderr
+        assert by_path[str(folder / f"boot.{kind}")] == json.loads(proc.stdout)["top_k"]
+    assert "skipped" not in walked.stderr
+
+
 def _copy_bundle(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     shutil.copytree(shipped.bundles_root() / "first", dst)
