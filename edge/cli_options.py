@@ -41,7 +41,7 @@ def answer_options(command: F) -> F:
     ``min_confidence``."""
     for option in reversed((
         click.option("-p", "--preprocess", "method", type=click.Choice(photo.METHODS),
-                     default=photo.DEFAULT_METHOD, show_default=True,
+                     default=photo.DEFAULT_METHOD, show_default=True, callback=_runnable,
                      help="segment: cut the garment out of a real photo with every "
                           "segmenter that runs here and combine the answers; segment-3 / "
                           "segment-4: one "
@@ -55,6 +55,15 @@ def answer_options(command: F) -> F:
     )):
         command = option(command)
     return command
+
+
+def _runnable(ctx: click.Context, param: click.Parameter, method: str) -> str:
+    """A pipeline asked for by name that cannot run here is a usage error, before any model
+    is opened (:func:`photo.refusal`)."""
+    reason = photo.refusal(method)
+    if reason is not None:
+        raise click.BadParameter(reason, ctx, param)
+    return method
 
 
 def check_input_shape(model: EdgeModel) -> EdgeModel:

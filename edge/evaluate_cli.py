@@ -53,7 +53,7 @@ def cli(folder: Path, model_arg: str | None, backend: str | None, threads: int |
     photos = labelled.read_folder(folder, model.class_names)
     results = evaluate.run(model, photos, method, min_confidence,
                            lambda done, total: cli_util.progress(done, total,
-                                                                 f"{done}/{total} photos"))
+                                                                 f"{done}/{report.photos(total)}"))
     for result in results:
         if result.error:
             click.echo(f"edge-evaluate: {result.error}", err=True)

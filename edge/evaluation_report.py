@@ -31,11 +31,16 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def photos(count: int, what: str = "photo") -> str:
+    """``1 photo``, ``2 photos``: a folder of one photo is a common first try."""
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
 def header(summary: dict[str, Any], folder: str) -> str:
     """One paragraph: what was evaluated, with which model, pipeline and threshold."""
     threshold = summary["min_confidence"]
     unsure = f"unsure below {threshold:.2f}" if threshold is not None else "no unsure threshold"
-    return (f"{folder}: {summary['photos']} photos ({summary['labelled']} labelled, "
+    return (f"{folder}: {photos(summary['photos'])} ({summary['labelled']} labelled, "
             f"{summary['none_of_the_ten']} none of the ten, {summary['failed']} failed); "
             f"model {summary['model']} ({summary['artifact']}, {summary['backend']}); "
             f"pipeline {summary['pipeline_version']}; temperature "
@@ -88,7 +93,7 @@ def text(summary: dict[str, Any], folder: str) -> str:
     """The terminal report."""
     parts = [header(summary, folder),
              f"accuracy {_fmt(summary['accuracy'])} ({summary['correct']}/"
-             f"{summary['labelled']} labelled photos right)"]
+             f"{photos(summary['labelled'], 'labelled photo')} right)"]
     parts += [f"\n{title}\n{table}" for title, table in sections(summary)]
     return "\n".join(parts)
 
@@ -97,7 +102,7 @@ def markdown(summary: dict[str, Any], folder: str, sheet: str | None) -> str:
     """The Markdown report written by ``-o``."""
     lines = [f"# edge-evaluate: {Path(folder).name or folder}", "", header(summary, folder), "",
              f"**Accuracy {_fmt(summary['accuracy'])}** ({summary['correct']}/"
-             f"{summary['labelled']} labelled photos right).", ""]
+             f"{photos(summary['labelled'], 'labelled photo')} right).", ""]
     for title, table in sections(summary, tables.markdown):
         lines += [f"## {title}", "", table, ""]
     if sheet:

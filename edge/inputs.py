@@ -13,12 +13,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-#: File types a folder walk picks up; anything else in a folder is skipped with a note.
-IMAGE_SUFFIXES = frozenset({
-    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
-    ".pbm", ".pnm",
-})
+#: Which files a folder walk picks up is :func:`photo.image_suffixes` (what a single path
+#: opens); anything else in a folder is skipped with a note.
 #: Stdin is read whole; cap it so a runaway pipe cannot exhaust memory.
 MAX_STDIN_BYTES = 64 * 1024 * 1024
 
@@ -91,7 +89,7 @@ def _nothing_reason(arg: str, recursive: bool) -> str:
         if not any(path.iterdir()):
             return "folder is empty: no images to classify"
         hint = "" if recursive else " (images in sub-folders? add --recursive)"
-        return f"folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))}){hint}"
+        return f"folder has no image files ({', '.join(_photo().SAFE_FORMATS)}){hint}"
     if glob.glob(arg, recursive=True):
         return "pattern matches no image files"
     return "no files match this pattern"
@@ -115,16 +113,25 @@ def _walk(folder: Path, recursive: bool,
         yield Issue(str(folder), "skipped: folder already visited (symlink loop)", fatal=False)
         return
     seen.add(key)
+    suffixes = _photo().image_suffixes()
     for entry in entries:
         if entry.is_dir():
             if recursive:
                 yield from _walk(entry, recursive, seen)
             else:
                 yield Issue(str(entry), "skipped folder (use --recursive)", fatal=False)
-        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+        elif entry.suffix.lower() in suffixes:
             yield Item(name=str(entry), path=entry)
         else:
             yield Issue(str(entry), "skipped: not an image file type", fatal=False)
+
+
+def _photo() -> ModuleType:
+    """:mod:`.photo`, which imports this module (so not at the top): it decides what an
+    image is, for a folder as for a single path."""
+    from fmnist_edge.edge import photo
+
+    return photo
 
 
 def _stdin() -> Item | Issue:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist_edge.edge.errors import UserError
-from fmnist_edge.edge.inputs import IMAGE_SUFFIXES
+from fmnist_edge.edge.photo import image_suffixes
 
 LABELS_FILE = "labels.tsv"
 
@@ -44,6 +44,8 @@ class LabelledPhoto:
 def read_folder(folder: Path, class_names: tuple[str, ...]) -> list[LabelledPhoto]:
     """Every labelled photo of ``folder``, in a stable order."""
     folder = Path(folder)
+    if not folder.exists():
+        raise UserError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder (give a folder holding {LABELS_FILE} or "
                         f"class-named sub-folders)")
@@ -131,7 +133,7 @@ def _from_subfolders(folder: Path, class_names: tuple[str, ...]) -> list[Labelle
             raise UserError(f"{sub}: folder name is not a class ({', '.join(class_names)}) "
                             f"nor none/other; rename it or add a {LABELS_FILE}")
         for path in sorted(sub.iterdir()):
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            if path.is_file() and path.suffix.lower() in image_suffixes():
                 photos.append(LabelledPhoto(path=path, name=f"{sub.name}/{path.name}",
                                             label=label))
     return photos

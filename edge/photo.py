@@ -47,6 +47,7 @@ pipeline works on a copy at most :data:`WORKING_SIDE` pixels on its longest edge
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import os
@@ -272,6 +273,17 @@ def _safe_formats() -> tuple[str, ...]:
     return tuple(f for f in SAFE_FORMATS if f in Image.OPEN)
 
 
+@functools.cache
+def image_suffixes() -> frozenset[str]:
+    """File suffixes a folder walk picks up: those pillow registers here for
+    :data:`SAFE_FORMATS`.  Derived rather than listed, so a folder holds exactly the types a
+    single file path opens (AVIF, TGA, ICO, DIB... and no more where this pillow reads fewer).
+    It costs ``Image.init()`` (every plugin, about 40 ms) once, so only folder walks ask."""
+    Image.init()
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items()
+                     if fmt in SAFE_FORMATS)
+
+
 def _check_size(img: Image.Image, name: str) -> None:
     """Refuse an image whose header claims more than :data:`MAX_PIXELS`, before decoding."""
     width, height = img.size
@@ -363,6 +375,17 @@ def pipeline_version(method: str = DEFAULT_METHOD) -> str:
     if method in learned:
         return learned[method] if segnet.available() else FALLBACK_VERSION
     return method
+
+
+def refusal(method: str) -> str | None:
+    """Why ``method`` cannot run here, or None.  Only an explicit ``"segment-4"`` is refused:
+    it asks for the learned net alone, and silently getting segment-3 instead would make any
+    comparison a lie; plain ``"segment"`` falls back to segment-3 and reports it
+    (:func:`pipeline_version`)."""
+    if method != "segment-4" or segnet.available():
+        return None
+    return ("pipeline segment-4 needs the learned segmenter, which no runtime here can run: "
+            f"{segnet.install_hint()}; or use segment-3 (colour models alone)")
 
 
 def _garments(small: Image.Image, method: str) -> list[segment.Garment]:

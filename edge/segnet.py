@@ -88,6 +88,13 @@ def model_path(backend: str | None = None) -> Path | None:
     return None
 
 
+def install_hint() -> str:
+    """What to install so the net runs here (edge-doctor and the segment-4 refusal)."""
+    return (f"{runtimes.install_hint('litert')} or {runtimes.install_hint('onnxruntime')} "
+            "(64-bit OS), or pip install --no-deps tflite-runtime (32-bit Pi OS, with "
+            "Debian's numpy)")
+
+
 def available() -> bool:
     """True when the net can run here: its files are shipped, a runtime for one of them is
     installed, and that runtime loads and runs it (tried once per process: a runtime that

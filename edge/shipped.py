@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from fmnist_edge.edge import cli_util
 from fmnist_edge.edge.errors import BundleError
 from fmnist_edge.edge.manifest import BUNDLES_DIR, MANIFEST_NAME
 
@@ -36,17 +37,24 @@ def names() -> list[str]:
 def resolve_model_arg(arg: str | None) -> Path:
     """The one way every command names a model: ``None`` → the default shipped bundle; a
     shipped name (``first``, ``second``) → that bundle; else a bundle folder or a model
-    file inside one.  A path that does not exist is one line listing the shipped names.
+    file inside one (its ``manifest.json`` names the folder too).
+
+    An argument that names nothing (no such path, no shipped model of that name) is a
+    usage error, exit 2, in one line listing the shipped names; a bundle that exists but
+    is broken fails later as an input, exit 1.
     """
     if arg is None:
         arg = DEFAULT_MODEL
-    if not Path(arg).exists() and arg in names():
+    path = Path(arg)
+    if not path.exists() and arg in names():
         return bundles_root() / arg
-    if not Path(arg).exists():
+    if not path.exists():
         shipped = ", ".join(names()) or "none installed"
         raise BundleError(f"{arg}: no such model bundle or file, and no shipped model has "
-                          f"that name (shipped: {shipped})")
-    return Path(arg)
+                          f"that name (shipped: {shipped})", exit_code=cli_util.EXIT_USAGE)
+    if path.name == MANIFEST_NAME and path.is_file():
+        return path.parent
+    return path
 
 
 def resolve_model_args(args: Sequence[str]) -> list[Path]:

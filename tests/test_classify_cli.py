@@ -206,6 +206,30 @@ def test_mixed_folder_skips_non_images_without_failing(images: Path, tmp_path: P
     assert "notes.txt: skipped" in proc.stderr
 
 
+def test_a_folder_takes_every_type_a_single_path_takes(images: Path, tmp_path: Path) -> None:
+    """AVIF, TGA, ICO and DIB open as single paths (photo.SAFE_FORMATS); a folder scan used
+    to skip them as 'not an image file type'.  Real files, written by pillow."""
+    from PIL import features
+
+    kinds = ["tga", "ico", "dib"] + (["avif"] if features.check("avif") else [])
+    assert "avif" in kinds or not photo.image_suffixes() & {".avif"}
+    picture = Image.open(images / "00000_9_Ankle-boot.png").convert("RGB").resize((112, 112))
+    folder = tmp_path / "kinds"
+    folder.mkdir()
+    for kind in kinds:
+        picture.save(folder / f"boot.{kind}")
+    one = [classify(str(folder / f"boot.{kind}"), "--json") for kind in kinds]
+    walked = classify(str(folder), "--json")
+    no_traceback(walked)
+    assert walked.returncode == 0, walked.stderr
+    by_path = {json.loads(ln)["path"]: json.loads(ln)["top_k"] for ln in walked.stdout.splitlines()}
+    assert sorted(by_path) == sorted(str(folder / f"boot.{kind}") for kind in kinds)
+    for kind, proc in zip(kinds, one, strict=True):
+        assert proc.returncode == 0, proc.stderr
+        assert by_path[str(folder / f"boot.{kind}")] == json.loads(proc.stdout)["top_k"]
+    assert "skipped" not in walked.stderr
+
+
 def _copy_bundle(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     shutil.copytree(shipped.bundles_root() / "first", dst)
@@ -235,6 +259,26 @@ def test_not_a_bundle_and_usage_errors(images: Path, tmp_path: Path) -> None:
     bad_k = classify(str(images), "--top-k", "0")
     assert bad_k.returncode == 2 and len(bad_k.stderr.splitlines()) == 1
     no_traceback(bad_k)
+
+
+@pytest.mark.parametrize("model", ["third", "/nonexistent/bundle"])
+def test_a_model_that_names_nothing_is_a_usage_error(images: Path, model: str) -> None:
+    """No such path and no shipped model of that name: exit 2 (usage), as an unknown
+    --models name is for fmnist-train; a broken bundle that exists stays exit 1 (above)."""
+    proc = classify(str(images / "00000_9_Ankle-boot.png"), "--model", model)
+    no_traceback(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "no shipped model has that name" in proc.stderr
+    assert "first, second" in proc.stderr and proc.stdout == ""
+
+
+def test_a_bundles_manifest_names_its_folder(images: Path) -> None:
+    img = str(images / "00000_9_Ankle-boot.png")
+    by_file = classify(img, "--json", "--model", str(shipped.bundles_root() / "first" /
+                                                       mf.MANIFEST_NAME))
+    by_name = classify(img, "--json", "--model", "first")
+    assert by_file.returncode == 0, by_file.stderr
+    assert json.loads(by_file.stdout)["top_k"] == json.loads(by_name.stdout)["top_k"]
 
 
 def test_camera_that_does_not_open() -> None:

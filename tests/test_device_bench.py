@@ -176,9 +176,10 @@ def test_tampered_bundle_fails_in_one_line(shipped_bundle: Path,
     assert "first-int8.tflite" in line and "SHA-256" in line
 
 
-def test_missing_bundle_folder_fails_in_one_line(tmp_path: Path,
+def test_missing_bundle_folder_is_a_usage_error_in_one_line(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_util.run(bench_cli.cli, [str(tmp_path / "absent"), *FAST]) == 1
+    """A bundle argument that names nothing is a usage error (exit 2), as in edge-classify."""
+    assert cli_util.run(bench_cli.cli, [str(tmp_path / "absent"), *FAST]) == 2
     assert "no such model bundle or file" in _one_line_error(capsys)
 
 

@@ -76,6 +76,24 @@ def test_text_output_has_a_mark_on_every_line() -> None:
     assert all(ln[0] in "✓✗" for ln in lines[:-1]) and lines[-1] == "all essential checks passed"
 
 
+def test_parity_images_0_says_skipped_not_set_the_data_dir(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The user chose 0: no fix to suggest (the data may well be there)."""
+    assert cli_util.run(doctor.cli, ["--no-camera", "--parity-images", "0"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln[2:].startswith("parity")]
+    assert len(lines) == len(shipped.names()) >= 1
+    for line in lines:
+        assert line.endswith(": skipped by --parity-images 0"), line
+        assert "FMNIST_DATA_DIR" not in line and "→" not in line
+
+
+def test_missing_test_images_still_say_how_to_get_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(tmp_path))
+    parity = [c for c in doctor.bundle_checks(10, download=False) if c.name.startswith("parity")]
+    assert parity and all("FMNIST_DATA_DIR" in c.fix and not c.essential for c in parity)
+
+
 def test_tampered_bundle_is_a_failed_essential_check(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,8 +112,12 @@ def test_unsure_rates_follow_the_threshold(tsv_folder: Path) -> None:
 
 
 def test_bad_folders_are_one_line(tmp_path: Path, tsv_folder: Path) -> None:
-    missing = evaluate(str(tmp_path / "nope"))
+    missing = evaluate(str(tmp_path / "nope") + "/")
     assert missing.returncode == 1 and len(missing.stderr.splitlines()) == 1
+    assert "nope: no such folder" in missing.stderr
+    a_file = tmp_path / "a.png"
+    a_file.write_bytes((tsv_folder / "img/000.png").read_bytes())
+    assert "not a folder" in evaluate(str(a_file)).stderr
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "labels.tsv").write_text("path\tlabel\nx.png\t12\n")
@@ -140,7 +144,7 @@ def test_folder_names_map_to_classes() -> None:
     assert labelled.class_index("ankle boot", names) == 9
     assert labelled.class_index("none-of-the-ten", names) == labelled.NONE_LABEL
     assert labelled.class_index("Hats", names) is None
-    with pytest.raises(UserError, match="not a folder"):
+    with pytest.raises(UserError, match="no such folder"):
         labelled.read_folder(Path("/nonexistent"), names)
 
 
@@ -172,3 +176,20 @@ def test_photo_like_scenes_segment_beats_dataset(tmp_path: Path,
     assert seg["pipeline_version"] != old["pipeline_version"] == "dataset"
     assert seg["accuracy"] >= old["accuracy"] + 0.2, (seg["accuracy"], old["accuracy"])
     assert seg["unsure"]["labelled_no_garment"] <= 1
+
+
+def test_a_model_that_names_nothing_is_a_usage_error(tsv_folder: Path) -> None:
+    proc = evaluate(str(tsv_folder), "--model", "third")
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "no shipped model" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_folder_of_one_photo_says_photo(tsv_folder: Path, tmp_path: Path) -> None:
+    (tmp_path / "Shirt").mkdir()
+    (tmp_path / "Shirt" / "a.png").write_bytes((tsv_folder / "img/000.png").read_bytes())
+    proc = evaluate(str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{tmp_path}: 1 photo (1 labelled," in proc.stdout
+    assert "/1 labelled photo right)" in proc.stdout and "1 photos" not in proc.stdout
+

@@ -158,3 +158,15 @@ def test_fmnist_render_bad_output_is_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "cannot write" in proc.stderr
+
+
+def test_fmnist_render_more_than_the_split_has_is_a_usage_error(tmp_path: Path) -> None:
+    """The test split has 10,000 images: -n 20000 used to write 10,000 and say nothing."""
+    code = "from fmnist_edge.train.render_cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", code, "--split", "test", "-n", "20000",
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "10,000 images" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+

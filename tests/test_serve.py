@@ -502,6 +502,7 @@ def test_video_ending_is_reported_not_a_crash(tmp_path: Path, test_set: tuple) -
                           == "ended" and c)
         assert camera["frames"] == 5 and "ended" in camera["message"]
         assert camera["available"] is False
+        assert srv.request("GET", "/api/stream", timeout=10)[0] == 503  # no frame will come
         assert classify(srv, png(test_set[0][0]))[0] == 200  # uploads still work
         assert events(srv, 1)[0][1]["state"] == "ended"
 
@@ -516,6 +517,30 @@ def test_a_broken_camera_is_reported_and_uploads_still_work(tmp_path: Path,
                           == "failed" and c)
         assert "could not open" in camera["message"]
         assert classify(srv, png(test_set[0][0]))[0] == 200
+
+
+def test_a_failed_camera_says_so_once_and_the_stream_is_a_503(tmp_path: Path,
+                                                               test_set: tuple) -> None:
+    """A camera that cannot open is one stderr line (the reason /api/info gives), and
+    /api/stream answers a JSON 503 at once instead of a 200 stream with no frame in it."""
+    pytest.importorskip("cv2")
+    fake = tmp_path / "notes.txt"
+    fake.write_text("this is not a video")
+    with running(["--camera", str(fake)]) as srv:
+        camera = wait_for(lambda: (c := srv.json("GET", "/api/info")[1]["camera"])["state"]
+                          == "failed" and c)
+        said = wait_for(lambda: [line for line in srv.stderr if "notes.txt" in line])
+        started = time.monotonic()
+        status, headers, body = srv.request("GET", "/api/stream", timeout=10)
+        assert time.monotonic() - started < 5
+        assert status == 503 and headers["content-type"] == "application/json"
+        assert camera["message"] in json.loads(body)["error"]
+        assert "retry-after" not in headers  # a file that is not a video will not recover
+        assert events(srv, 1)[0][1]["state"] == "failed"  # the page still learns why
+        assert classify(srv, png(test_set[0][0]))[0] == 200
+        time.sleep(0.5)
+    assert len(said) == 1 and camera["message"] in said[0], said
+    assert sum("notes.txt" in line for line in srv.stderr) == 1, srv.stderr
 
 
 # ------------------------------------------------------------------------------------------
@@ -536,7 +561,7 @@ def test_help_has_examples() -> None:
 @pytest.mark.parametrize(("args", "code", "says"), [
     (["--camera", "no-such-clip.mp4"], 2, "no such video file"),
     (["--token", " "], 2, "must not be empty"),
-    (["--model", "no-such-bundle"], 1, "no such model bundle"),
+    (["--model", "no-such-bundle"], 2, "no such model bundle"),
 ])
 def test_bad_command_lines_fail_in_one_line(args: list[str], code: int, says: str) -> None:
     proc = _cli(*args)

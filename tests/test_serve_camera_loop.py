@@ -86,3 +86,19 @@ def test_lost_state_says_why_and_stop_ends_the_thread(loop: camera_loop.CameraLo
     assert loop.status.to_json()["available"] is False
     loop.stop()
     assert not loop._thread.is_alive()
+
+
+def test_a_lost_camera_is_reported_once_per_change_not_per_retry(
+        loop: camera_loop.CameraLoop) -> None:
+    """edge-serve prints these lines on stderr: the loss and the return, not every retry."""
+    lines: list[str] = []
+    loop.report = lines.append
+    loop.start()
+    wait_for(lambda: UnpluggedAfter.opened >= 3, timeout=20)
+    loop.stop()
+    lost = [line for line in lines if "stopped delivering frames" in line]
+    back = [line for line in lines if "delivering frames again" in line]
+    assert len(lost) >= 2 and len(back) >= 1, lines  # lost, back, lost: once each time
+    assert all("retrying every" in line and "uploads still work" in line for line in lost)
+    assert len(lines) == len(lost) + len(back)
+

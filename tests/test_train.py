@@ -64,10 +64,14 @@ def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:
     assert not all(np.array_equal(x, y) for x, y in zip(weights[0], weights[2], strict=True))
 
 
-def test_early_stopping_restores_best_epoch(tmp_path: Path) -> None:
+def test_early_stopping_restores_best_epoch(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--models", "first", "--epochs", "30", "--subset", "3000", "--quiet",
             "--early-stopping", "--patience", "2"]
     assert run(cli, ["-o", str(tmp_path), *args]) == 0
     m = json.loads((tmp_path / "metrics.json").read_text())["models"]["first"]
     assert m["epochs_run"] < 30
     assert m["epochs_run"] == m["best_epoch_by_val_loss"] + 2
+    said = [ln for ln in capsys.readouterr().err.splitlines() if "stopped early" in ln]
+    assert said == [f"first: stopped early after epoch {m['epochs_run']} of 30; "
+                    f"kept epoch {m['best_epoch_by_val_loss']} (lowest validation loss)"]

@@ -91,9 +91,20 @@ def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | No
         click.echo(f"{name}: test accuracy {result['test_accuracy']:.4f}  "
                    f"val accuracy {result['val_accuracy_final']:.4f}  "
                    f"params {result['params']:,}  {result['train_seconds']:.1f}s")
+        if cfg.early_stopping and recipe.early_stopping:
+            click.echo(_stopping_line(name, result, cfg.epochs), err=True)
     plots.curves({n: m["history"] for n, m in metrics["models"].items()},
                  output / "plots" / "curves.png")
     click.echo(f"wrote {output}/", err=True)
+
+
+def _stopping_line(name: str, result: dict[str, Any], epochs: int) -> str:
+    """What --early-stopping did, in one line (metrics.json has the same two numbers):
+    Keras restores the lowest-validation-loss epoch's weights whether or not it stopped."""
+    ran, kept = result["epochs_run"], result["best_epoch_by_val_loss"]
+    when = (f"stopped early after epoch {ran} of {epochs}" if ran < epochs
+            else f"ran all {ran} epochs (never stopped early)")
+    return f"{name}: {when}; kept epoch {kept} (lowest validation loss)"
 
 
 def _previous_metrics(path: Path) -> dict[str, Any]:

@@ -59,11 +59,15 @@ class Recipe:
     train_one: TrainOne
     #: Photo renders of training images a recipe adds by default (0: none).
     renders: int = 0
+    #: Whether ``--early-stopping`` applies (the other recipes always run every epoch and
+    #: keep their best validation epoch's weights).
+    early_stopping: bool = False
 
 
 RECIPES: dict[str, Recipe] = {
     "tutorial": Recipe(
         name="tutorial", epochs=30, prepare=_as_loaded, train_one=fit.train_one,
+        early_stopping=True,
         summary="the Keras tutorial: 30 epochs, batch 128, Adam, the dataset as it is"),
     "photo": Recipe(
         name="photo", epochs=40, prepare=_photo_prepare, train_one=_photo_train_one,

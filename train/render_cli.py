@@ -37,8 +37,11 @@ LABELS_FILE = "labels.tsv"
               help="Seeds the sample and every render.")
 def cli(output: Path, split: str, count: int, seed: int) -> None:
     """Render Fashion-MNIST images as photo-like JPEGs into a labelled folder."""
-    cli_util.check_writable(output)
     data = dataset.load_split(split)
+    if count > len(data.labels):  # balanced_sample would quietly give the whole split
+        raise click.BadParameter(f"the {split} split has {len(data.labels):,} images; ask for "
+                                 "at most that many", param_hint="'-n' / '--count'")
+    cli_util.check_writable(output)
     indices = np.sort(dataset.balanced_sample(data.labels, count, np.random.default_rng(seed)))
     jpegs = rendered.renders(data.images, data.labels, indices, split, seed)
     rows = ["path\tlabel\tclass\tsource_index\tsha256"]

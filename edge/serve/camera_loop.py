@@ -76,6 +76,10 @@ class CameraLoop:
         self.latest: Snapshot | None = None
         #: Called (from the camera thread) after every new snapshot or status change.
         self.on_change: Callable[[], None] = lambda: None
+        #: Called (from the camera thread) with one line when the camera fails, is lost or
+        #: ends, and when it comes back: once per change, not at every retry, so the
+        #: terminal says what /api/info says without repeating it every few seconds.
+        self.report: Callable[[str], None] = lambda line: None
         self._last_frame_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
@@ -90,7 +94,10 @@ class CameraLoop:
             self._thread.join(timeout)
 
     def _set(self, state: str, message: str = "") -> None:
+        before = self.status.state
         self.status.state, self.status.message, self.status.since = state, message, time.time()
+        if state != before:
+            self._report(before, state, message)
         self.metrics.camera_up.set(1.0 if state == "running" else 0.0)
         if state != "running":
             self.status.fps = 0.0
@@ -123,6 +130,16 @@ class CameraLoop:
                     continue
                 self._set("lost", f"camera {self.source}: stopped delivering frames")
             self._stop.wait(RETRY_SECONDS)
+
+    def _report(self, before: str, state: str, message: str) -> None:
+        """One line for a change the person at the terminal should know about."""
+        if state in ("failed", "lost"):
+            retry = "" if self.is_file else f"retrying every {RETRY_SECONDS:g} s, "
+            self.report(f"{message}; {retry}uploads still work")
+        elif state == "ended":
+            self.report(message)
+        elif state == "running" and before in ("failed", "lost"):
+            self.report(f"camera {self.source}: delivering frames again")
 
     def _read_all(self, frames: Iterator[np.ndarray]) -> None:
         """Classify frames until the source ends or :meth:`stop`; pace to ``fps``."""

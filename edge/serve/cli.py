@@ -92,6 +92,8 @@ def cli(model_arg: str | None, backend: str | None, threads: int | None, camera:
     sock = _bind(host, port)
     url = _url(host, sock.getsockname()[1])
     _announce(url, service, as_json, host, token)
+    if service.camera is not None:
+        service.camera.report = _camera_news
     server.run(service, sock, timeout, access_log)
     return 0
 
@@ -143,6 +145,12 @@ def _announce(url: str, service: Service, as_json: bool, host: str, token: str |
     if host not in LOOPBACK and token is None:
         click.echo(f"edge-serve: warning: listening on {host} without a token: anyone on the "
                    f"network can use it (set --token or ${TOKEN_ENV})", err=True)
+
+
+def _camera_news(line: str) -> None:
+    """The camera failed, was lost, ended or came back: one stderr line (the camera thread
+    starts after the start-up line, so this never comes before it)."""
+    click.echo(f"edge-serve: {line}", err=True)
 
 
 def main() -> None:

@@ -20,13 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from fmnist_edge.edge.serve.apierror import ApiError
-from fmnist_edge.edge.serve.camera_loop import CameraLoop, Snapshot, Status
+from fmnist_edge.edge.serve.camera_loop import RETRY_SECONDS, CameraLoop, Snapshot, Status
 from fmnist_edge.edge.serve.prometheus import ServeMetrics
 
 BOUNDARY = "frame"
 #: Seconds between keep-alive comments on the event stream (proxies drop idle ones).
 KEEPALIVE_SECONDS = 15.0
 NO_STORE = {"Cache-Control": "no-store"}
+#: Seconds a stream request waits for a camera that is still opening before answering.
+STARTUP_WAIT_SECONDS = 10.0
 NO_CAMERA = Status(source=None, state="off",
                    message="no camera: start edge-serve with --camera")
 
@@ -89,6 +91,8 @@ class Streams:
         goes."""
         if self.camera is None:
             raise ApiError(404, "no camera: start edge-serve with --camera to stream")
+        await self._wait_while_starting()
+        self._check_camera_up(self.camera)
         self._admit()
         return StreamingResponse(self._frames(request), headers=NO_STORE,
                                  media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -99,6 +103,23 @@ class Streams:
         self._admit()
         return StreamingResponse(self._events(request), media_type="text/event-stream",
                                  headers={**NO_STORE, "X-Accel-Buffering": "no"})
+
+    async def _wait_while_starting(self) -> None:
+        """Give a camera that is still opening a few seconds to deliver or fail, so the
+        answer below is about the camera, not about how soon the page asked."""
+        deadline = time.monotonic() + STARTUP_WAIT_SECONDS
+        while (self.status().state == "starting" and self.latest() is None
+               and not self.hub.closing and time.monotonic() < deadline):
+            await self.hub.wait(min(1.0, deadline - time.monotonic()))
+
+    def _check_camera_up(self, camera: CameraLoop) -> None:
+        """A failed, lost or ended camera is a JSON 503 saying why, not a 200 stream with no
+        frame in it (a live camera is retried: Retry-After; a video file is not)."""
+        status = camera.status
+        if status.state in ("starting", "running"):
+            return
+        retry = {} if camera.is_file else {"Retry-After": f"{RETRY_SECONDS:.0f}"}
+        raise ApiError(503, f"no live frames: {status.message}", headers=retry)
 
     def _admit(self) -> None:
         if self.open >= self.max_streams:

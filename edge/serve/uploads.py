@@ -14,6 +14,7 @@ from starlette.datastructures import Headers, QueryParams, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from fmnist_edge.edge import photo
 from fmnist_edge.edge.serve import answer
 from fmnist_edge.edge.serve.apierror import ApiError
 
@@ -49,6 +50,9 @@ def options(params: QueryParams, default: answer.Options, classes: int) -> answe
     if method not in answer.METHODS:
         raise ApiError(400, f"preprocess must be one of {', '.join(answer.METHODS)}, "
                             f"got {method!r}")
+    reason = photo.refusal(method)
+    if reason is not None:
+        raise ApiError(400, reason)
     return answer.Options(top_k=int(top_k), method=method,
                           min_confidence=_min_confidence(params, default.min_confidence))
 
