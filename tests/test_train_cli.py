@@ -39,6 +39,7 @@ def test_help_lists_options() -> None:
     (["--models", "third"], "unknown model third"),
     (["--batch-size", "zero"], "--batch-size"),
     (["--no-such-flag"], "no-such-flag"),
+    (["--recipe", "photo", "--early-stopping"], "--early-stopping is for the tutorial recipe"),
 ])
 def test_nonsense_options_are_usage_errors(args: list[str], needle: str, tmp_path: Path) -> None:
     proc = fmnist_train("-o", str(tmp_path / "out"), *args)

@@ -61,10 +61,13 @@ def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | No
         batch_size: int, seed: int, subset: int | None, early_stopping: bool, patience: int,
         renders: int | None, quiet: bool) -> None:
     """Train the tutorial's Fashion-MNIST MLPs and evaluate them on the official test set."""
+    recipe = recipes.get(recipe_name)
+    if early_stopping and not recipe.early_stopping:
+        raise click.UsageError(f"--early-stopping is for the tutorial recipe; {recipe.name} "
+                               "always runs every epoch and keeps its best validation epoch")
     cli_util.check_writable(output)
     from fmnist_edge.train import fit, plots  # matplotlib (and later Keras) past option checks
 
-    recipe = recipes.get(recipe_name)
     cfg = TrainConfig(models=names, recipe=recipe.name, epochs=epochs or recipe.epochs,
                       batch_size=batch_size, seed=seed, subset=subset,
                       early_stopping=early_stopping, patience=patience, renders=renders)
@@ -91,7 +94,7 @@ def cli(output: Path, names: tuple[str, ...], recipe_name: str, epochs: int | No
         click.echo(f"{name}: test accuracy {result['test_accuracy']:.4f}  "
                    f"val accuracy {result['val_accuracy_final']:.4f}  "
                    f"params {result['params']:,}  {result['train_seconds']:.1f}s")
-        if cfg.early_stopping and recipe.early_stopping:
+        if cfg.early_stopping:
             click.echo(_stopping_line(name, result, cfg.epochs), err=True)
     plots.curves({n: m["history"] for n, m in metrics["models"].items()},
                  output / "plots" / "curves.png")
