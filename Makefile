@@ -80,9 +80,9 @@ test-edge:
 
 # The package a Raspberry Pi installs (fmnist-edge is not on PyPI): dist/fmnist_edge-*.whl,
 # pure Python with the shipped bundles, segmenter and serve page inside; copy it to the Pi.
-wheel:
+wheel: $(BIN)/python
 	rm -rf build/lib  # a stale build tree would leak old modules into the wheel
-	$(PYTHON) -m pip wheel --no-deps --quiet -w dist .
+	$(BIN)/python -m pip wheel --no-deps --quiet -w dist .
 
 # Regenerate the int8 bundles shipped inside the package (edge/bundles/): the photo recipe
 # (renders cached in ~/.cache/fmnist-edge/renders; first run renders for ~10 CPU-minutes).
