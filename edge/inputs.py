@@ -8,15 +8,19 @@ and the rest still run.
 
 from __future__ import annotations
 
+import functools
 import glob
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
-#: Which files a folder walk picks up is :func:`photo.image_suffixes` (what a single path
-#: opens); anything else in a folder is skipped with a note.
+#: Formats pillow may decode (:func:`fmnist_edge.edge.photo.open_image` opens no other).
+#: Deliberately excludes EPS/PS (pillow hands those to Ghostscript, an external interpreter)
+#: and exotic formats nobody photographs garments in.  A folder walk picks up the files of
+#: these formats (:func:`image_suffixes`) and skips anything else with a note.
+SAFE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "PPM", "TGA",
+                "ICO")
 #: Stdin is read whole; cap it so a runaway pipe cannot exhaust memory.
 MAX_STDIN_BYTES = 64 * 1024 * 1024
 
@@ -89,7 +93,7 @@ def _nothing_reason(arg: str, recursive: bool) -> str:
         if not any(path.iterdir()):
             return "folder is empty: no images to classify"
         hint = "" if recursive else " (images in sub-folders? add --recursive)"
-        return f"folder has no image files ({', '.join(_photo().SAFE_FORMATS)}){hint}"
+        return f"folder has no image files ({', '.join(SAFE_FORMATS)}){hint}"
     if glob.glob(arg, recursive=True):
         return "pattern matches no image files"
     return "no files match this pattern"
@@ -113,7 +117,7 @@ def _walk(folder: Path, recursive: bool,
         yield Issue(str(folder), "skipped: folder already visited (symlink loop)", fatal=False)
         return
     seen.add(key)
-    suffixes = _photo().image_suffixes()
+    suffixes = image_suffixes()
     for entry in entries:
         if entry.is_dir():
             if recursive:
@@ -126,12 +130,17 @@ def _walk(folder: Path, recursive: bool,
             yield Issue(str(entry), "skipped: not an image file type", fatal=False)
 
 
-def _photo() -> ModuleType:
-    """:mod:`.photo`, which imports this module (so not at the top): it decides what an
-    image is, for a folder as for a single path."""
-    from fmnist_edge.edge import photo
+@functools.cache
+def image_suffixes() -> frozenset[str]:
+    """File suffixes a folder walk picks up: those pillow registers here for
+    :data:`SAFE_FORMATS`.  Derived rather than listed, so a folder holds exactly the types a
+    single file path opens (AVIF, TGA, ICO, DIB... and no more where this pillow reads fewer).
+    It costs ``Image.init()`` (every plugin, about 40 ms) once, so only folder walks ask."""
+    from PIL import Image
 
-    return photo
+    Image.init()
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items()
+                     if fmt in SAFE_FORMATS)
 
 
 def _stdin() -> Item | Issue:

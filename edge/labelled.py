@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist_edge.edge.errors import UserError
-from fmnist_edge.edge.photo import image_suffixes
+from fmnist_edge.edge.inputs import image_suffixes
 
 LABELS_FILE = "labels.tsv"
 

@@ -47,7 +47,6 @@ pipeline works on a copy at most :data:`WORKING_SIDE` pixels on its longest edge
 
 from __future__ import annotations
 
-import functools
 import importlib
 import io
 import os
@@ -62,7 +61,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from fmnist_edge.edge import segment, segnet
 from fmnist_edge.edge.dataset import IMAGE_SHAPE
 from fmnist_edge.edge.errors import UserError, first_line
-from fmnist_edge.edge.inputs import MAX_STDIN_BYTES
+from fmnist_edge.edge.inputs import MAX_STDIN_BYTES, SAFE_FORMATS
 
 METHODS = ("segment", "segment-3", "segment-4", "dataset", "simple")
 
@@ -144,11 +143,6 @@ TONE_GAIN = (0.5, 1.5)
 #: the other wide things (bags, tops with sleeves out) are near-symmetric, so a mirror costs
 #: them nothing.
 SHOE_ASPECT = 1.0
-
-#: Formats pillow may decode.  Deliberately excludes EPS/PS (pillow hands those to
-#: Ghostscript, an external interpreter) and exotic formats nobody photographs garments in.
-SAFE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "PPM", "TGA",
-                "ICO")
 
 #: A pixel is background when its RMS distance over R, G, B from the background colour is
 #: within 5% of full intensity (the README's trim tolerance).
@@ -271,17 +265,6 @@ def _safe_formats() -> tuple[str, ...]:
     JPEG covers MPO too (multi-picture files from phones: the first picture is used).
     """
     return tuple(f for f in SAFE_FORMATS if f in Image.OPEN)
-
-
-@functools.cache
-def image_suffixes() -> frozenset[str]:
-    """File suffixes a folder walk picks up: those pillow registers here for
-    :data:`SAFE_FORMATS`.  Derived rather than listed, so a folder holds exactly the types a
-    single file path opens (AVIF, TGA, ICO, DIB... and no more where this pillow reads fewer).
-    It costs ``Image.init()`` (every plugin, about 40 ms) once, so only folder walks ask."""
-    Image.init()
-    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items()
-                     if fmt in SAFE_FORMATS)
 
 
 def _check_size(img: Image.Image, name: str) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_edge.edge import dataset, photo, runtimes, shipped
+from fmnist_edge.edge import dataset, inputs, photo, runtimes, shipped
 from fmnist_edge.edge import dataset_pngs as pngs
 from fmnist_edge.edge import manifest as mf
 
@@ -207,12 +207,12 @@ def test_mixed_folder_skips_non_images_without_failing(images: Path, tmp_path: P
 
 
 def test_a_folder_takes_every_type_a_single_path_takes(images: Path, tmp_path: Path) -> None:
-    """AVIF, TGA, ICO and DIB open as single paths (photo.SAFE_FORMATS); a folder scan used
+    """AVIF, TGA, ICO and DIB open as single paths (inputs.SAFE_FORMATS); a folder scan used
     to skip them as 'not an image file type'.  Real files, written by pillow."""
     from PIL import features
 
     kinds = ["tga", "ico", "dib"] + (["avif"] if features.check("avif") else [])
-    assert "avif" in kinds or not photo.image_suffixes() & {".avif"}
+    assert "avif" in kinds or not inputs.image_suffixes() & {".avif"}
     picture = Image.open(images / "00000_9_Ankle-boot.png").convert("RGB").resize((112, 112))
     folder = tmp_path / "kinds"
     folder.mkdir()
@@ -326,8 +326,6 @@ def test_full_test_set_as_png_files_gives_the_verified_int8_accuracy(tmp_path: P
 
 def test_stdin_larger_than_the_cap_is_refused() -> None:
     """A runaway pipe is cut off at the cap, one line, exit 1, nothing decoded."""
-    from fmnist_edge.edge import inputs
-
     proc = classify("-", stdin=b"\0" * (inputs.MAX_STDIN_BYTES + 1))
     no_traceback(proc)
     assert proc.returncode == 1
