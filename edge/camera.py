@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from fmnist_edge.edge.atomic import atomic_path
+from fmnist_edge.edge.camera_source import AUTO, PICAMERA, is_device_number, source_problem
 from fmnist_edge.edge.errors import UserError, first_line
 
 OPENCV_HINT = "pip install opencv-python-headless"
@@ -42,7 +43,7 @@ MAX_FAILED_READS = 5
 
 
 @contextlib.contextmanager
-def open_camera(source: str = "auto", size: tuple[int, int] = (640, 480)
+def open_camera(source: str = AUTO, size: tuple[int, int] = (640, 480)
                 ) -> Iterator[Iterator[np.ndarray]]:
     """Open ``source`` ("auto", "picamera", a device index like "0", or a video file path)
     and yield an iterator of RGB uint8 (H, W, 3) frames; the device is released on exit::
@@ -57,10 +58,10 @@ def open_camera(source: str = "auto", size: tuple[int, int] = (640, 480)
     when the needed library is missing, or when the source does not open.
     """
     source = str(source).strip()
-    auto = source == "auto"
+    auto = source == AUTO
     if auto:
-        source = "picamera" if _picamera_has_camera() else "0"
-    opener = picamera_frames(size) if source == "picamera" else opencv_frames(source, size)
+        source = PICAMERA if _picamera_has_camera() else "0"
+    opener = picamera_frames(size) if source == PICAMERA else opencv_frames(source, size)
     with contextlib.ExitStack() as stack:
         try:
             frames = stack.enter_context(opener)
@@ -116,9 +117,10 @@ def _picamera_reader(picam: Any) -> Iterator[np.ndarray]:
 def opencv_frames(source: str, size: tuple[int, int]) -> Iterator[Iterator[np.ndarray]]:
     """A USB webcam by index or a video file by path, through ``cv2.VideoCapture``."""
     cv2 = _import("cv2", f"camera {source}: OpenCV is not installed ({OPENCV_HINT})")
-    is_device = source.isdigit()
-    if not is_device and not Path(source).is_file():
-        raise UserError(f"camera {source}: could not open (no such video file or device)")
+    is_device = is_device_number(source)
+    problem = None if is_device else source_problem(source)
+    if problem is not None:
+        raise UserError(f"camera {source}: could not open ({problem})")
     with _quiet_opencv(cv2):
         capture = cv2.VideoCapture(int(source) if is_device else source)
         if not capture.isOpened():

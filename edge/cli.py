@@ -51,8 +51,7 @@ Exit codes: 0 all classified, 1 some input failed, 2 usage error, 130 interrupte
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
 @cli_options.answer_options
-@click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
-              help="Classify live frames: 'auto', 'picamera', a device number or a video file.")
+@cli_options.camera_option
 @click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Stop the camera after N frames (default: until Ctrl-C).")
 @click.option("--save-frames", type=click.Path(path_type=Path), default=None,

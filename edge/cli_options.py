@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import click
 
-from fmnist_edge.edge import photo, runtimes, shipped
+from fmnist_edge.edge import camera_source, photo, runtimes, shipped
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.model import EdgeModel
 
@@ -64,6 +64,30 @@ def _runnable(ctx: click.Context, param: click.Parameter, method: str) -> str:
     if reason is not None:
         raise click.BadParameter(reason, ctx, param)
     return method
+
+
+def camera_option(command: F) -> F:
+    """``--camera [SOURCE]``, passed as ``camera`` (None without it, "auto" alone).
+
+    A source that cannot name a camera (a missing video file or device path) is a usage
+    error, exit 2, before any model is opened (:func:`camera_source.source_problem`); a
+    camera that exists but fails to open or stops is the command's own failure.
+    """
+    return click.option(
+        "--camera", "camera", is_flag=False, flag_value=camera_source.AUTO, default=None,
+        callback=_camera_exists,
+        help=f"Classify live frames: {camera_source.AUTO!r}, {camera_source.PICAMERA!r}, a "
+             "device number or a video file.")(command)
+
+
+def _camera_exists(ctx: click.Context, param: click.Parameter, source: str | None
+                   ) -> str | None:
+    problem = None if source is None else camera_source.source_problem(source)
+    if problem is not None:
+        raise click.BadParameter(f"{source}: {problem} (or use "
+                                 f"{', '.join(map(repr, camera_source.NAMED_SOURCES))} "
+                                 "or a device number)", ctx, param)
+    return source
 
 
 def check_input_shape(model: EdgeModel) -> EdgeModel:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist_edge.edge import camera, photo
+from fmnist_edge.edge import camera, camera_source, photo
 from fmnist_edge.edge.dataset import load_split
 from fmnist_edge.edge.errors import UserError
 
@@ -120,6 +120,18 @@ def test_sources_that_do_not_open(cv2: Any, source: str, reason: str) -> None:
         pass
     assert reason in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_which_sources_are_usage_errors(tmp_path: Path) -> None:
+    """The one check both CLIs make before opening anything: names, device numbers and
+    existing files may be cameras; a missing path or a folder never is."""
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(b"RIFF")
+    for source in ("auto", " picamera ", "0", "12", str(clip)):
+        assert camera_source.source_problem(source) is None, source
+    assert camera_source.source_problem(str(tmp_path / "nosuch.mp4")) == \
+        "no such video file or device"
+    assert "not a video file" in (camera_source.source_problem(str(tmp_path)) or "")
 
 
 def test_text_file_is_not_a_video(cv2: Any, tmp_path: Path) -> None:

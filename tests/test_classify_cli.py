@@ -281,11 +281,26 @@ def test_a_bundles_manifest_names_its_folder(images: Path) -> None:
     assert json.loads(by_file.stdout)["top_k"] == json.loads(by_name.stdout)["top_k"]
 
 
-def test_camera_that_does_not_open() -> None:
-    proc = classify("--camera", "/nonexistent/clip.avi", "--frames", "3")
+@pytest.mark.parametrize("source", ["/nonexistent/clip.avi", "nosuch.mp4", "/dev/video97"])
+def test_camera_that_does_not_exist_is_a_usage_error(source: str) -> None:
+    """A missing video file or device path is a mistake in the command line: exit 2, as
+    edge-serve says for the same --camera (one check, camera_source.source_problem)."""
+    proc = classify("--camera", source, "--frames", "3")
     no_traceback(proc)
-    assert proc.returncode == 1
-    assert "clip.avi" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert proc.returncode == 2, proc.stderr
+    assert f"{source}: no such video file or device" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stdout == ""
+
+
+def test_camera_that_exists_but_does_not_open_stays_a_failure(tmp_path: Path) -> None:
+    """A file that is there but is no video is the camera failing, not usage: exit 1."""
+    pytest.importorskip("cv2")
+    clip = tmp_path / "clip.avi"
+    clip.write_text("not a video\n")
+    proc = classify("--camera", str(clip), "--frames", "3")
+    no_traceback(proc)
+    assert proc.returncode == 1, proc.stderr
+    assert "could not open" in proc.stderr and len(proc.stderr.splitlines()) == 1
 
 
 def test_camera_video_file_is_classified(tmp_path: Path) -> None:

@@ -549,7 +549,8 @@ def test_help_has_examples() -> None:
 
 
 @pytest.mark.parametrize(("args", "code", "says"), [
-    (["--camera", "no-such-clip.mp4"], 2, "no such video file"),
+    (["--camera", "no-such-clip.mp4"], 2, "no-such-clip.mp4: no such video file or device"),
+    (["--camera", "/dev/video97"], 2, "/dev/video97: no such video file or device"),
     (["--token", " "], 2, "must not be empty"),
     (["--model", "no-such-bundle"], 2, "no such model bundle"),
 ])

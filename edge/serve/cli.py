@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -49,8 +48,7 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.command(name="edge-serve", context_settings={"help_option_names": ["-h", "--help"]},
                epilog=EXAMPLES)
 @cli_options.model_options
-@click.option("--camera", "camera", is_flag=False, flag_value="auto", default=None,
-              help="Classify live frames: 'auto', 'picamera', a device number or a video file.")
+@cli_options.camera_option
 @click.option("--loop", "loop_video", is_flag=True, help="Replay a video file when it ends.")
 @click.option("--fps", type=click.FloatRange(min=0.5, max=60), default=10.0, show_default=True,
               help="Frames read and classified per second, at most.")
@@ -81,8 +79,6 @@ def cli(model_arg: str | None, backend: str | None, threads: int | None, camera:
 
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
-    if camera is not None:
-        _check_camera_source(camera)
     settings = server.Settings(max_upload_bytes=max_upload, timeout_s=timeout,
                                max_streams=max_streams, token=token,
                                options=server.Options(top_k=k, method=method,
@@ -96,15 +92,6 @@ def cli(model_arg: str | None, backend: str | None, threads: int | None, camera:
         service.camera.report = _camera_news
     server.run(service, sock, timeout, access_log)
     return 0
-
-
-def _check_camera_source(source: str) -> None:
-    """A source that is not a device must be an existing file: say so before starting."""
-    if source in ("auto", "picamera") or source.isdigit():
-        return
-    if not Path(source).is_file():
-        raise click.BadParameter(f"{source}: no such video file (or use 'auto', 'picamera' "
-                                 "or a device number)", param_hint="--camera")
 
 
 def _bind(host: str, port: int) -> socket.socket:
