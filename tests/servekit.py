@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,9 +71,15 @@ class Server:
         return status == 200 and "classes" in info
 
 
-def start(args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0) -> Server:
-    """Start ``edge-serve --port 0 --json ARGS`` and wait for its URL line."""
-    cmd = [sys.executable, "-m", "fmnist_edge.edge.serve.cli", "--port", "0", "--json", *args]
+def start(args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0,
+          as_json: bool = True) -> Server:
+    """Start ``edge-serve --port 0 --json ARGS`` and wait for its URL line.
+
+    Without ``as_json`` the start-up line is the text a user reads: ``facts`` is then
+    ``{"line": ...}`` and the server's URL the first one in that line, as a user would open.
+    """
+    json_flag = ["--json"] if as_json else []
+    cmd = [sys.executable, "-m", "fmnist_edge.edge.serve.cli", "--port", "0", *json_flag, *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
     assert proc.stdout is not None and proc.stderr is not None
@@ -88,8 +95,12 @@ def start(args: list[str], env: dict[str, str] | None = None, timeout: float = 6
         proc.kill()
         proc.wait()
         raise AssertionError(f"edge-serve did not start: {''.join(lines)}")
-    facts = json.loads(first[0])
-    return Server(proc, facts["url"], facts, lines)
+    if as_json:
+        facts = json.loads(first[0])
+        return Server(proc, facts["url"], facts, lines)
+    url = re.search(r"http://\S+/", first[0])
+    assert url is not None, first[0]
+    return Server(proc, url.group(0), {"line": first[0].strip()}, lines)
 
 
 def stop(server: Server) -> int:
@@ -109,8 +120,9 @@ def stop(server: Server) -> int:
 
 
 @contextlib.contextmanager
-def running(args: list[str], env: dict[str, str] | None = None) -> Iterator[Server]:
-    server = start(args, env)
+def running(args: list[str], env: dict[str, str] | None = None, as_json: bool = True
+            ) -> Iterator[Server]:
+    server = start(args, env, as_json=as_json)
     try:
         yield server
     finally:

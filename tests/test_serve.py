@@ -7,6 +7,7 @@ the problem (or be closed cleanly), after which the server must still answer.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import json
 import socket
@@ -566,6 +567,57 @@ def test_port_in_use_is_one_line(server: Server) -> None:
     assert proc.returncode == 1
     assert "cannot listen" in proc.stderr and "--port" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _ipv6_works() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("host", "here"), [
+    ("0.0.0.0", "127.0.0.1"),
+    pytest.param("::", "[::1]", marks=pytest.mark.skipif(not _ipv6_works(),
+                                                         reason="no IPv6 here")),
+])
+def test_a_wildcard_host_prints_urls_that_open(host: str, here: str) -> None:
+    """--host 0.0.0.0 / ::: the printed URL is one a browser here can open (not the wildcard
+    itself), the line says every interface listens and names this machine for other devices;
+    the URL a user copies from that line answers, and so does any other address of ours."""
+    with running(["--host", host], as_json=False) as srv:
+        line, port = srv.facts["line"], srv.port
+        assert f"listening on all interfaces, port {port}: open http://{here}:{port}/ here or " \
+               f"http://{socket.gethostname()}:{port}/ from another device" in line, line
+        assert srv.url == f"http://{here}:{port}/" and srv.alive()
+        other = _non_loopback_ipv4()
+        if other is not None:  # also reached on another interface (IPv4 too for "::")
+            conn = http.client.HTTPConnection(other, port, timeout=10)
+            conn.request("GET", "/api/info")
+            assert conn.getresponse().status == 200
+            conn.close()
+
+
+def test_a_specific_host_prints_that_host() -> None:
+    with running(["--host", "127.0.0.1"], as_json=False) as srv:
+        assert srv.facts["line"].startswith(f"edge-serve: http://127.0.0.1:{srv.port}/  model ")
+        assert "all interfaces" not in srv.facts["line"] and srv.alive()
+    with running(["--host", "0.0.0.0"]) as srv:  # --json: the same facts, as fields
+        assert srv.facts["all_interfaces"] is True and srv.url.startswith("http://127.0.0.1:")
+        assert srv.facts["remote_url"] == f"http://{socket.gethostname()}:{srv.port}/"
+
+
+def _non_loopback_ipv4() -> str | None:
+    """This machine's address on its default route (a UDP connect sends nothing), or None."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never reached
+            address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
 
 
 def test_listening_socket_is_tcp_so_responses_are_not_delayed() -> None:

@@ -11,6 +11,7 @@ stops it gracefully, then it ends by that signal (as uvicorn does; systemd count
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -43,6 +44,9 @@ Exit codes: 1 could not start, 2 usage error, 130 stopped by Ctrl-C."""
 
 TOKEN_ENV = "FMNIST_EDGE_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+#: Hosts that make bind() listen on every interface, and the loopback address through which
+#: a browser on this machine reaches each (a URL with 0.0.0.0 or [::] in it is no address).
+WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 
 
 @click.command(name="edge-serve", context_settings={"help_option_names": ["-h", "--help"]},
@@ -86,8 +90,7 @@ def cli(model_arg: str | None, backend: str | None, threads: int | None, camera:
     service = server.build(shipped.resolve_model_arg(model_arg), backend, threads, settings,
                            camera, fps, loop_video)
     sock = _bind(host, port)
-    url = _url(host, sock.getsockname()[1])
-    _announce(url, service, as_json, host, token)
+    _announce(host, sock.getsockname()[1], service, as_json, token)
     if service.camera is not None:
         service.camera.report = _camera_news
     server.run(service, sock, timeout, access_log)
@@ -101,6 +104,11 @@ def _bind(host: str, port: int) -> socket.socket:
     # without it every response waits ~40 ms for a delayed ACK (Nagle).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6 and host in WILDCARDS:
+        # "::" takes IPv4 clients too only where the system's default says so (Linux: yes,
+        # BSD and Windows: no); say it, so "all interfaces" is true everywhere.
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -113,25 +121,45 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    """The URL a browser on this machine opens (a wildcard host becomes its loopback)."""
+    shown = WILDCARDS.get(host, host)
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
-def _announce(url: str, service: Service, as_json: bool, host: str, token: str | None) -> None:
+def _remote_url(host: str, port: int) -> str | None:
+    """For a wildcard host, the URL another device may open: by this machine's name (no
+    network call; whether the name resolves there is up to the network); else None."""
+    return _url(socket.gethostname(), port) if host in WILDCARDS else None
+
+
+def _where(host: str, port: int) -> str:
+    """Where to point a browser: one URL, or for a wildcard host both and why."""
+    remote = _remote_url(host, port)
+    if remote is None:
+        return _url(host, port)
+    return (f"listening on all interfaces, port {port}: open {_url(host, port)} here or "
+            f"{remote} from another device")
+
+
+def _announce(host: str, port: int, service: Service, as_json: bool, token: str | None
+              ) -> None:
     """One stdout line saying where the server is; a warning if it is open to everyone."""
     from fmnist_edge.edge.serve.server import describe
 
-    facts = {"url": url, **describe(service)}
+    facts = {"url": _url(host, port), "all_interfaces": host in WILDCARDS,
+             "remote_url": _remote_url(host, port), **describe(service)}
     if as_json:
         click.echo(json.dumps(facts))
     else:
         camera = facts["camera"] or "none"
-        click.echo(f"edge-serve: {url}  model {facts['model']} ({facts['artifact']}, "
-                   f"{facts['runtime']}); camera: {camera}; Ctrl-C to stop")
+        click.echo(f"edge-serve: {_where(host, port)}  model {facts['model']} "
+                   f"({facts['artifact']}, {facts['runtime']}); camera: {camera}; "
+                   "Ctrl-C to stop")
     sys.stdout.flush()
     if host not in LOOPBACK and token is None:
-        click.echo(f"edge-serve: warning: listening on {host} without a token: anyone on the "
-                   f"network can use it (set --token or ${TOKEN_ENV})", err=True)
+        where = "all interfaces" if host in WILDCARDS else host
+        click.echo(f"edge-serve: warning: listening on {where} without a token: anyone on "
+                   f"the network can use it (set --token or ${TOKEN_ENV})", err=True)
 
 
 def _camera_news(line: str) -> None:
