@@ -23,6 +23,9 @@ from fmnist_edge.edge.model import EdgeModel
 
 UNSURE = "unsure"
 NO_GARMENT = "no garment found"
+#: Decimals a probability is printed with, unless more are needed to show on which side of
+#: the "unsure" threshold it lies (:func:`shown_probability`).
+DECIMALS = 2
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Prediction:
     latency_ms: float
     #: "ok" (a class), "unsure" (below the threshold) or "none" (no garment found).
     status: str = "ok"
+    #: The "unsure" threshold the answer was given under (None: there was none).
+    threshold: float | None = None
 
     @property
     def label(self) -> str:
@@ -50,11 +55,16 @@ class Prediction:
         """What the user is told: the class, "unsure" or "no garment found"."""
         return {"ok": self.label, "unsure": UNSURE, "none": NO_GARMENT}[self.status]
 
+    def shown(self, probability: float) -> str:
+        """``probability`` as text that sits on the same side of this answer's threshold
+        (:func:`shown_probability`)."""
+        return shown_probability(probability, self.threshold)
+
     def line(self) -> str:
-        """``path: Class (0.93)``; ``path: unsure (Shirt 0.41?)``; ``path: no garment found``."""
+        """``path: Class (0.93)``; ``path: unsure: Shirt (0.41)``; ``path: no garment found``."""
         if self.status == "none":
             return f"{self.name}: {NO_GARMENT}"
-        ranked = ", ".join(f"{c} ({p:.2f})" for c, p in self.top)
+        ranked = ", ".join(f"{c} ({self.shown(p)})" for c, p in self.top)
         if self.status == "unsure":
             return f"{self.name}: {UNSURE}: {ranked}"
         return f"{self.name}: {ranked}"
@@ -70,6 +80,31 @@ class Prediction:
             "latency_ms": round(self.latency_ms, 4),
         }
         return record if pipeline is None else {**record, "pipeline": pipeline}
+
+
+def shown_probability(probability: float, threshold: float | None) -> str:
+    """``probability`` with :data:`DECIMALS` decimals, or as many more as it takes for the
+    printed number to fall on the same side of ``threshold`` as the probability itself.
+
+    Rounded to two decimals, 0.536 under a threshold of 0.54 would print "unsure (Shirt
+    0.54)" while 0.541 printed "Shirt 0.54": one number, opposite verdicts.  So a number
+    below the threshold prints below it (0.536) and one at or above prints at or above it
+    (0.544 under the second bundle's 0.544, not 0.54); elsewhere two decimals stay.
+    """
+    if threshold is None:
+        return f"{probability:.{DECIMALS}f}"
+    below = probability < threshold
+    for digits in range(DECIMALS, 18):
+        text = f"{probability:.{digits}f}"
+        if (float(text) < threshold) == below:
+            return text
+    return repr(probability)  # reads back exactly, so it is on the right side
+
+
+def shown_threshold(threshold: float) -> str:
+    """The threshold as given, shortest exact text (0.544, not 0.54): numbers printed by
+    :func:`shown_probability` beside it then compare as the verdicts do."""
+    return repr(float(threshold))
 
 
 def top_k(probs: np.ndarray, class_names: tuple[str, ...], k: int) -> tuple[tuple[str, float], ...]:
@@ -115,7 +150,7 @@ def answer(name: str, probs: np.ndarray, model: EdgeModel, k: int, latency_ms: f
     top = top_k(probs, model.class_names, k)
     unsure = threshold is not None and top[0][1] < threshold
     return Prediction(name=name, top=top, latency_ms=latency_ms,
-                      status="unsure" if unsure else "ok")
+                      status="unsure" if unsure else "ok", threshold=threshold)
 
 
 def threshold_for(model: EdgeModel, min_confidence: float | None) -> float | None:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from fmnist_edge.edge import atomic, camera, photo, tables
-from fmnist_edge.edge.classify import NO_GARMENT
+from fmnist_edge.edge.classify import NO_GARMENT, shown_threshold
 from fmnist_edge.edge.errors import UserError
 from fmnist_edge.edge.evaluate import STAGES, PhotoResult
 
@@ -39,7 +39,8 @@ def photos(count: int, what: str = "photo") -> str:
 def header(summary: dict[str, Any], folder: str) -> str:
     """One paragraph: what was evaluated, with which model, pipeline and threshold."""
     threshold = summary["min_confidence"]
-    unsure = f"unsure below {threshold:.2f}" if threshold is not None else "no unsure threshold"
+    unsure = (f"unsure below {shown_threshold(threshold)}" if threshold is not None
+              else "no unsure threshold")
     return (f"{folder}: {photos(summary['photos'])} ({summary['labelled']} labelled, "
             f"{summary['none_of_the_ten']} none of the ten, {summary['failed']} failed); "
             f"model {summary['model']} ({summary['artifact']}, {summary['backend']}); "
@@ -161,9 +162,9 @@ def _caption(result: PhotoResult) -> tuple[tuple[int, int, int], tuple[str, str]
     assert pred is not None
     said = pred.answer
     if pred.status == "unsure":
-        said = f"unsure ({pred.label} {pred.confidence:.2f})"
+        said = f"unsure ({pred.label} {pred.shown(pred.confidence)})"
     elif pred.status == "ok":
-        said = f"{pred.label} {pred.confidence:.2f}"
+        said = f"{pred.label} {pred.shown(pred.confidence)}"
     truth = result.class_name or "none of the ten"
     colour = _GREY if result.photo.label < 0 else (_GREEN if result.correct else _RED)
     return colour, (f"true: {truth}"[:36], f"said: {said}"[:36])

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fmnist_edge.edge import classify as answers
 from fmnist_edge.edge import dataset_pngs as pngs
 from fmnist_edge.edge import manifest, preprocess, shipped
 from fmnist_edge.edge.errors import BundleError
+from fmnist_edge.edge.model import EdgeModel
 
 
 def classify(*args: str) -> subprocess.CompletedProcess[str]:
@@ -122,3 +124,83 @@ def test_manifest_writes_and_reads_calibration(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="refusing to write"):
         manifest.write(replace(shipped_manifest, root=tmp_path,
                                calibration=manifest.Calibration(temperature=0)))
+
+
+# ------------------------------------------------------------------------------------------
+# The number printed beside "unsure" sits on the verdict's side of the threshold
+
+
+def _shown_top(line: str) -> float:
+    """The top class's probability as a text line prints it: ``... Shirt (0.536), ...``."""
+    return float(line.split(" (", 1)[1].split(")", 1)[0])
+
+
+def _probs(top: float, n: int = 10) -> np.ndarray:
+    """A probability vector whose most likely class (the first) has ``top``."""
+    rest = np.full(n - 1, (1.0 - top) / (n - 1))
+    return np.concatenate([[top], rest])
+
+
+@pytest.fixture(scope="module")
+def second() -> EdgeModel:
+    return EdgeModel.open(shipped.bundles_root() / "second")
+
+
+def test_shown_confidence_sides_with_the_verdict_at_the_shipped_threshold(
+        second: EdgeModel) -> None:
+    """Around the second bundle's own threshold (0.544), every printed number is below it
+    for an unsure answer and at or above it for a sure one; far from it, two decimals."""
+    threshold = second.manifest.calibration.min_confidence
+    assert threshold is not None
+    for offset in (-0.009, -0.004, -0.0006, -0.0001, -1e-9, 0.0, 1e-9, 0.0001, 0.0004,
+                   0.0049, 0.009):
+        pred = answers.answer("x", _probs(threshold + offset), second, 2, 0.0)
+        shown = _shown_top(pred.line())
+        assert pred.threshold == threshold
+        assert (shown < threshold) == (pred.status == "unsure"), (offset, pred.line())
+    sure = answers.answer("x", _probs(threshold + 0.0004), second, 1, 0.0)
+    assert sure.status == "ok" and sure.line() == "x: T-shirt/top (0.544)"  # was (0.54)
+    far = answers.answer("x", _probs(0.912), second, 1, 0.0)
+    assert far.line() == "x: T-shirt/top (0.91)"
+
+
+def test_shown_confidence_under_a_given_threshold(second: EdgeModel) -> None:
+    """The issue's case: 0.536 under --min-confidence 0.54 printed "unsure (... 0.54)"."""
+    unsure = answers.answer("x", _probs(0.536), second, 1, 0.0, min_confidence=0.54)
+    assert unsure.status == "unsure" and unsure.line() == "x: unsure: T-shirt/top (0.536)"
+    sure = answers.answer("x", _probs(0.541), second, 1, 0.0, min_confidence=0.54)
+    assert sure.status == "ok" and sure.line() == "x: T-shirt/top (0.54)"
+    assert answers.shown_probability(0.5399999999999999, 0.54) == "0.5399999999999999"
+    assert answers.shown_probability(0.536, None) == "0.54"  # no threshold: two decimals
+    assert answers.shown_threshold(0.544) == "0.544"
+
+
+def test_edge_classify_prints_the_side_it_decided(images: Path) -> None:
+    """Through the real command: a threshold put where two decimals would cross it (at the
+    rounded value when it rounds up, between it and the probability when it rounds down)."""
+    for png in sorted(images.glob("*.png")):
+        top = json.loads(classify(str(png), "--json").stdout)["top_k"][0]["probability"]
+        if abs(round(top, 2) - top) > 1e-5:
+            break
+    else:
+        pytest.fail("every image's probability is a two-decimal number")
+    rounded = round(top, 2)
+    threshold = rounded if rounded > top else (rounded + top) / 2
+    line = classify(str(png), "--min-confidence", repr(threshold)).stdout.strip()
+    unsure = ": unsure: " in line
+    assert unsure == (top < threshold), line
+    assert (_shown_top(line) < threshold) == unsure, (threshold, line)
+
+
+def test_edge_evaluate_shows_the_threshold_it_uses(images: Path, tmp_path: Path) -> None:
+    """The report's header names the threshold as the manifest gives it (0.544, not 0.54)."""
+    folder = tmp_path / "photos"
+    shutil.copytree(images, folder)
+    rows = [f"{p.name}\t{pngs.label_of(p)}" for p in sorted(folder.glob("*.png"))]
+    (folder / "labels.tsv").write_text("path\tlabel\n" + "\n".join(rows) + "\n")
+    code = "from fmnist_edge.edge.evaluate_cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", code, str(folder), "-m", "second"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    threshold = manifest.load(shipped.bundles_root() / "second").calibration.min_confidence
+    assert f"; unsure below {threshold!r}" in proc.stdout.splitlines()[0]
