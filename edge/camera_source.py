@@ -38,6 +38,9 @@ def source_problem(source: str) -> str | None:
     path = Path(source)
     if not path.exists():
         return "no such video file or device"
+    if path.is_char_device():  # /dev/video0: OpenCV takes a webcam by its index
+        index = "".join(c for c in path.name if c.isdigit()) or "0"
+        return f"a device node: name the webcam by its number (--camera {index})"
     if not path.is_file():
-        return "not a video file (a folder or a device node)"
+        return "not a video file (a folder)"
     return None

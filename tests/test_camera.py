@@ -132,6 +132,8 @@ def test_which_sources_are_usage_errors(tmp_path: Path) -> None:
     assert camera_source.source_problem(str(tmp_path / "nosuch.mp4")) == \
         "no such video file or device"
     assert "not a video file" in (camera_source.source_problem(str(tmp_path)) or "")
+    # A character device (here /dev/null, present on every Linux) is named by its number.
+    assert "name the webcam by its number" in (camera_source.source_problem("/dev/null") or "")
 
 
 def test_text_file_is_not_a_video(cv2: Any, tmp_path: Path) -> None:
