@@ -42,8 +42,24 @@ def measure(bundles: dict[str, Path], folders: dict[str, Path], pipelines: tuple
     return out
 
 
-def report(results: dict[Key, dict[str, Any]], command: str) -> str:
-    """The Markdown report: one section per photo set, then the stage timings."""
+#: Ends the generated tables.  What follows it in an existing report (write-ups of
+#: experiments, by hand) is kept when the report is regenerated: the tables are the
+#: generator's, the prose is not, and re-running the benchmark must not lose it.
+KEEP_BELOW = "<!-- the tables above are generated; what follows is kept when they are -->"
+
+
+def kept_notes(path: Path) -> str:
+    """The hand-written part of an existing report at ``path`` (after :data:`KEEP_BELOW`),
+    or "" (no file yet, or one without the marker: nothing of it is the writer's own)."""
+    if not path.is_file():
+        return ""
+    _, marker, notes = path.read_text(encoding="utf-8").partition(KEEP_BELOW)
+    return notes if marker else ""
+
+
+def report(results: dict[Key, dict[str, Any]], command: str, notes: str = "") -> str:
+    """The Markdown report: one section per photo set, the stage timings, then ``notes``
+    (:func:`kept_notes`) after the marker."""
     sets = list(dict.fromkeys(k[0] for k in results))
     lines = ["# Photos: recipes x pipelines x models", "",
              "Every row is `edge-evaluate` on one folder with one bundle (int8 TFLite, "
@@ -66,7 +82,7 @@ def report(results: dict[Key, dict[str, Any]], command: str) -> str:
     for s in sets:
         lines += _set_section(s, {k: v for k, v in results.items() if k[0] == s})
     lines += _timing_section(results)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + KEEP_BELOW + (notes or "\n")
 
 
 def _set_section(name: str, results: dict[Key, dict[str, Any]]) -> list[str]:
@@ -139,7 +155,7 @@ def cli(bundle_args: tuple[str, ...], photo_args: tuple[str, ...], pipelines: tu
     chosen = pipelines or tuple(m for m in photo.METHODS if m != "simple")
     results = measure(bundles, folders, chosen)
     command = "python -m fmnist_edge.benchmarks.photos " + " ".join(sys.argv[1:])
-    atomic.write_text(output, report(results, command))
+    atomic.write_text(output, report(results, command, kept_notes(output)))
     click.echo(f"wrote {output}", err=True)
 
 
