@@ -11,8 +11,10 @@ the closest thing to a Pi that needs no Pi:
 * **armhf** (32-bit Pi OS): no runtime has a wheel there, so the README's way is Debian's
   ``python3-numpy python3-pil python3-click``, a venv with ``--system-site-packages`` and
   ``pip install --no-deps``; the numpy runtime runs the shipped ``.npz`` weights.
-* **arm64** (64-bit Pi OS): the plain base install from PyPI's aarch64 wheels (numpy,
-  pillow, click, ai-edge-litert) into an ordinary venv.
+* **arm64** (64-bit Pi OS): the base install from PyPI's aarch64 wheels (numpy, pillow,
+  click, ai-edge-litert) into a venv with ``--system-site-packages``, as the README says
+  (so that Pi OS's ``python3-picamera2`` is importable; pip still installs the wheels,
+  which take precedence over Debian's).
 
 In each root the wheel built from this checkout classifies the same test PNGs as this
 machine does, with the same backend, and the answers must agree image for image.  The PNGs
@@ -173,13 +175,12 @@ def install(root: Path, arch: str, wheel: Path) -> dict[str, Any]:
     """Install the wheel as the README says for this kind of Pi; time it, size the venv."""
     venv = INSIDE / "venv"
     start = time.perf_counter()
-    if arch == "armhf":  # 32-bit Pi OS: Debian's numpy/pillow/click, no wheels pulled
-        chroot(root, "python3", "-m", "venv", "--system-site-packages", str(venv))
-        chroot(root, f"{venv}/bin/pip", "install", "--quiet", "--no-deps",
-               str(INSIDE / wheel.name))
-    else:  # 64-bit Pi OS: the plain base install from PyPI's aarch64 wheels
-        chroot(root, "python3", "-m", "venv", str(venv))
-        chroot(root, f"{venv}/bin/pip", "install", "--quiet", str(INSIDE / wheel.name))
+    # Both README routes make the venv with --system-site-packages (Pi OS ships picamera2 as
+    # a Debian package); 32-bit Pi OS also takes numpy/pillow/click from Debian (--no-deps),
+    # 64-bit Pi OS the base install from PyPI's aarch64 wheels.
+    chroot(root, "python3", "-m", "venv", "--system-site-packages", str(venv))
+    no_deps = ["--no-deps"] if arch == "armhf" else []
+    chroot(root, f"{venv}/bin/pip", "install", "--quiet", *no_deps, str(INSIDE / wheel.name))
     seconds = time.perf_counter() - start
     packages = json.loads(chroot(root, f"{venv}/bin/pip", "list", "--format", "json"))
     folder = root / venv.relative_to("/")
