@@ -37,6 +37,13 @@ from fmnist_edge.edge.errors import UserError, first_line
 
 OPENCV_HINT = "pip install opencv-python-headless"
 PICAMERA_HINT = "sudo apt install python3-picamera2"
+#: On 64-bit Pi OS, Debian's picamera2 loads Debian's simplejpeg, built for numpy 1.x, and
+#: the venv runs numpy 2 (LiteRT needs it): PyPI's simplejpeg, in this extra, is built for it.
+PICAMERA_NUMPY_HINT = "pip install 'fmnist-edge[picamera]'"
+#: What numpy says when a C extension built for numpy 1.x is loaded under numpy 2 (Cython's
+#: check, and numpy's own import guard).
+NUMPY_ABI_ERRORS = ("numpy.dtype size changed", "compiled using NumPy 1.x",
+                    "multiarray failed to import")
 
 #: Consecutive failed reads after which a live camera counts as gone (files just end).
 MAX_FAILED_READS = 5
@@ -80,8 +87,7 @@ def picamera_frames(size: tuple[int, int]) -> Iterator[Iterator[np.ndarray]]:
     As in the Picamera2 examples: configure, start, ``capture_array`` per frame, then stop
     and close, here also when classification fails or the user presses Ctrl-C.
     """
-    picamera2 = _import("picamera2", "camera picamera: Picamera2 is not installed "
-                        f"({PICAMERA_HINT}; Raspberry Pi OS only)")
+    picamera2 = _import_picamera2()
     if not _list_picameras(picamera2):
         raise UserError("camera picamera: could not open (no Raspberry Pi camera attached; "
                         "check the ribbon cable and 'rpicam-hello --list-cameras')")
@@ -167,6 +173,32 @@ def _list_picameras(picamera2: Any) -> list[Any]:
         return list(picamera2.Picamera2.global_camera_info())
     except Exception:
         return []
+
+
+def built_for_numpy_1(reason: str) -> bool:
+    """Does an import error say a C extension was built for numpy 1.x (we run numpy 2)?"""
+    return any(sign in reason for sign in NUMPY_ABI_ERRORS)
+
+
+def _import_picamera2() -> Any:
+    """Picamera2, or a one-line UserError saying why not and what to do."""
+    try:
+        import picamera2
+    except ImportError as exc:
+        if not built_for_numpy_1(str(exc)):
+            raise UserError("camera picamera: Picamera2 is not installed "
+                            f"({PICAMERA_HINT}; Raspberry Pi OS only)") from exc
+        raise _numpy_1_build(exc) from exc
+    except ValueError as exc:  # Cython's "numpy.dtype size changed" in simplejpeg
+        if not built_for_numpy_1(str(exc)):
+            raise
+        raise _numpy_1_build(exc) from exc
+    return picamera2
+
+
+def _numpy_1_build(exc: Exception) -> UserError:
+    return UserError(f"camera picamera: Picamera2 does not import ({first_line(exc)}): a "
+                     f"Debian module under it is built for numpy 1.x ({PICAMERA_NUMPY_HINT})")
 
 
 def _import(module: str, missing: str) -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from fmnist_edge.edge import cli_util, runtimes, shipped
+from fmnist_edge.edge import camera, cli_util, runtimes, shipped
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.errors import UserError
 
@@ -242,6 +242,23 @@ def pipeline_check() -> Check:
                  f"{photo.pipeline_version()} (learned segmenter {path.name} runs)")
 
 
+def picamera_fix(reason: str) -> str:
+    """What to do when picamera2 does not import, from why it did not.
+
+    Three causes seen on Pis: the venv cannot see Debian's package (made without
+    ``--system-site-packages``); the package is not installed; or it is seen but one of its
+    Debian-built C extensions (simplejpeg) is built for numpy 1.x and this venv runs numpy 2.
+    """
+    if camera.built_for_numpy_1(reason):
+        return (f"{camera.PICAMERA_NUMPY_HINT}: Debian's simplejpeg is built for numpy 1.x "
+                "and this venv has numpy 2; PyPI's simplejpeg is built for it")
+    if not sees_system_packages() and (DEBIAN_DIST_PACKAGES / "picamera2").is_dir():
+        return ("Debian's python3-picamera2 is installed but this venv cannot see it: "
+                f"python3 -m venv --system-site-packages {sys.prefix}")
+    return ("sudo apt install python3-picamera2 (Raspberry Pi OS), in a venv made with "
+            "--system-site-packages")
+
+
 def camera_checks() -> list[Check]:
     """Is picamera2 importable (and if not, is it the venv trap), which cameras open."""
     ok, said = probe(_CAMERA_PROBE)
@@ -249,13 +266,8 @@ def camera_checks() -> list[Check]:
     pis, usb = found.get("picamera"), found.get("opencv")
     checks = []
     if pis is None:
-        trap = (not sees_system_packages()
-                and (DEBIAN_DIST_PACKAGES / "picamera2").is_dir())
-        fix = ("Debian's python3-picamera2 is installed but this venv cannot see it: "
-               f"python3 -m venv --system-site-packages {sys.prefix}" if trap
-               else "sudo apt install python3-picamera2 (Raspberry Pi OS), in a venv made "
-                    "with --system-site-packages")
         reason = found.get("picamera_error", said if not ok else "not importable")
+        fix = picamera_fix(reason)
         checks.append(Check("picamera2", False, f"not importable ({reason})", fix,
                             essential=False))
     else:

@@ -271,3 +271,14 @@ def test_save_frame_writes_a_png_atomically(images: np.ndarray, tmp_path: Path) 
     assert sorted(p.name for p in target.parent.iterdir()) == ["frame-0001.png"]
     with pytest.raises(UserError, match="frame must be"):
         camera.save_frame(frame.astype(np.float32), tmp_path / "bad.png")
+
+
+def test_numpy_1_builds_are_told_apart() -> None:
+    """The message picamera2 fails with on 64-bit Pi OS when Debian's simplejpeg (numpy 1.x)
+    meets the venv's numpy 2 (here: simplejpeg 1.7.2's wheel under numpy 2.4.6) points to
+    the [picamera] extra; a missing module does not."""
+    assert camera.built_for_numpy_1("numpy.dtype size changed, may indicate binary "
+                                    "incompatibility. Expected 96 from C header, got 88 "
+                                    "from PyObject")
+    assert camera.built_for_numpy_1("numpy.core.multiarray failed to import")
+    assert not camera.built_for_numpy_1("No module named 'picamera2'")

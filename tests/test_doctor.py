@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_edge.edge import cli_util, doctor, runtimes, shipped
+from fmnist_edge.edge import camera, cli_util, doctor, runtimes, shipped
 
 
 def run_doctor(*args: str) -> subprocess.CompletedProcess[str]:
@@ -122,6 +122,20 @@ def test_picamera2_venv_trap_is_named(tmp_path: Path, monkeypatch: pytest.Monkey
     check = next(c for c in doctor.camera_checks() if c.name == "picamera2")
     assert not check.ok and not check.essential
     assert "cannot see it" in check.fix and "--system-site-packages" in check.fix
+
+
+def test_picamera2_on_numpy_2_names_the_extra() -> None:
+    """picamera2 seen but failing in Debian's simplejpeg (built for numpy 1.x) under the
+    venv's numpy 2: the fix is PyPI's simplejpeg, not another venv.  The first message is
+    what ``import simplejpeg`` says here, simplejpeg 1.7.2's manylinux wheel (built for
+    numpy 1.x) under numpy 2.4.6, as picamera2 reports on 64-bit Pi OS; the second, numpy's
+    own guard for other extensions."""
+    for reason in ("numpy.dtype size changed, may indicate binary incompatibility. Expected "
+                   "96 from C header, got 88 from PyObject",
+                   "numpy.core.multiarray failed to import"):
+        fix = doctor.picamera_fix(reason)
+        assert camera.PICAMERA_NUMPY_HINT in fix and "numpy 2" in fix, reason
+    assert camera.PICAMERA_NUMPY_HINT not in doctor.picamera_fix("No module named 'picamera2'")
 
 
 def test_parity_allows_sampling_noise_not_a_broken_runtime() -> None:
