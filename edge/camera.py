@@ -184,21 +184,16 @@ def _import_picamera2() -> Any:
     """Picamera2, or a one-line UserError saying why not and what to do."""
     try:
         import picamera2
-    except ImportError as exc:
-        if not built_for_numpy_1(str(exc)):
+    except (ImportError, ValueError) as exc:  # ValueError: Cython's "dtype size changed"
+        if built_for_numpy_1(str(exc)):
+            raise UserError(f"camera picamera: Picamera2 does not import ({first_line(exc)}):"
+                            " a Debian module under it is built for numpy 1.x "
+                            f"({PICAMERA_NUMPY_HINT})") from exc
+        if isinstance(exc, ImportError):
             raise UserError("camera picamera: Picamera2 is not installed "
                             f"({PICAMERA_HINT}; Raspberry Pi OS only)") from exc
-        raise _numpy_1_build(exc) from exc
-    except ValueError as exc:  # Cython's "numpy.dtype size changed" in simplejpeg
-        if not built_for_numpy_1(str(exc)):
-            raise
-        raise _numpy_1_build(exc) from exc
+        raise
     return picamera2
-
-
-def _numpy_1_build(exc: Exception) -> UserError:
-    return UserError(f"camera picamera: Picamera2 does not import ({first_line(exc)}): a "
-                     f"Debian module under it is built for numpy 1.x ({PICAMERA_NUMPY_HINT})")
 
 
 def _import(module: str, missing: str) -> Any:

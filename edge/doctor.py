@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from fmnist_edge.edge import camera, cli_util, runtimes, shipped
+from fmnist_edge.edge import cli_util, runtimes, shipped
 from fmnist_edge.edge import manifest as mf
 from fmnist_edge.edge.errors import UserError
 
@@ -249,6 +249,8 @@ def picamera_fix(reason: str) -> str:
     ``--system-site-packages``); the package is not installed; or it is seen but one of its
     Debian-built C extensions (simplejpeg) is built for numpy 1.x and this venv runs numpy 2.
     """
+    from fmnist_edge.edge import camera  # pillow's drawing code: only when a fix is needed
+
     if camera.built_for_numpy_1(reason):
         return (f"{camera.PICAMERA_NUMPY_HINT}: Debian's simplejpeg is built for numpy 1.x "
                 "and this venv has numpy 2; PyPI's simplejpeg is built for it")
